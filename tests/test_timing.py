@@ -1,0 +1,100 @@
+"""The timer against functions of known duration and against torch's own benchmark timer.
+
+Busy-waiting functions have a known duration that does not depend on CPU speed; pre-emption
+on a shared machine only lengthens some samples, which the median ignores. Tolerances are
+stated per test.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import pytest
+
+from dsbench.timing import TimerConfig, Timing, time_fn
+
+FAST = TimerConfig(warmup_s=0.005, budget_s=0.05, min_samples=7)
+
+
+def spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+@pytest.mark.parametrize("seconds", [2e-4, 2e-3])
+def test_median_matches_known_duration(seconds):
+    timing = time_fn(lambda: spin(seconds), config=FAST)
+    assert timing.median_s == pytest.approx(seconds, rel=0.05)  # stated tolerance: 5%
+    assert timing.min_s >= seconds * 0.999
+
+
+def test_short_functions_get_an_inner_loop():
+    timing = time_fn(lambda: None, config=FAST)
+    assert timing.number > 100  # the clock read must be negligible against one sample
+    assert timing.median_s < 1e-5
+
+
+def test_agrees_with_torch_benchmark_timer():
+    from torch.utils.benchmark import Timer
+
+    ours = time_fn(lambda: spin(5e-4), config=FAST).median_s
+    theirs = Timer("spin(5e-4)", globals={"spin": spin}).blocked_autorange(min_run_time=0.05).median
+    assert ours == pytest.approx(theirs, rel=0.10)  # stated tolerance: 10%
+
+
+def test_gc_is_off_while_timing_and_restored():
+    states = []
+    time_fn(lambda: states.append(gc.isenabled()), config=FAST)
+    assert gc.isenabled()
+    assert states and not states[-1]
+
+
+def test_spread_warning_on_noisy_function():
+    state = {"i": 0}
+
+    def alternating():
+        state["i"] += 1
+        spin(2e-4 if state["i"] % 2 else 1e-3)
+
+    timing = time_fn(alternating, config=TimerConfig(warmup_s=0, min_sample_s=0, overhead_factor=0,
+                                                      budget_s=0.05, min_samples=20))
+    assert timing.number == 1
+    assert timing.spread > 0.5 and timing.warnings and "spread is large" in timing.warnings[0]
+
+
+def test_summary_statistics():
+    t = Timing((1.0, 2.0, 3.0, 4.0, 5.0), number=1, method="perf_counter_ns", device="cpu")
+    assert (t.median_s, t.mean_s, t.min_s, t.n) == (3.0, 3.0, 1.0, 5)
+    assert t.iqr_s == pytest.approx(2.0)
+    assert t.metric().samples == t.samples_s and t.metric().unit == "s"
+
+
+def test_budget_bounds_the_run():
+    start = time.perf_counter()
+    time_fn(lambda: spin(1e-3), config=TimerConfig(warmup_s=0, budget_s=0.05, min_samples=3))
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("kwargs", [{"budget_s": -1}, {"min_samples": 0},
+                                    {"min_samples": 5, "max_samples": 2}])
+def test_bad_config_names_the_values(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        TimerConfig(**kwargs)
+
+
+def test_unknown_device():
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        time_fn(lambda: None, device="tpu", config=FAST)
+
+
+@pytest.mark.gpu
+def test_cuda_events_time_device_work():
+    import torch
+
+    a = torch.randn(2048, 2048, device="cuda")
+    timing = time_fn(lambda: a @ a, device="cuda", config=FAST)
+    assert timing.method == "cuda_event"
+    # 2·n³ FLOPs must take at least the time the fastest GPU on the market needs.
+    assert timing.median_s > 2 * 2048**3 / 2e15
