@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -35,7 +35,7 @@ from dsbench.errors import DsbenchError
 CATALOGUE_RESOURCE = "catalogue.toml"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """How a claim can be checked (the legend of the claims catalogue)."""
 
     MEASURE = "measure"  # a workload measured against a baseline
@@ -45,7 +45,7 @@ class Kind(str, Enum):
     VAGUE = "vague"  # not checkable as stated
 
 
-class PriorClass(str, Enum):
+class PriorClass(StrEnum):
     """The expected verdict before any check runs: the first word of the prior."""
 
     PLAUSIBLE = "plausible"
@@ -54,7 +54,7 @@ class PriorClass(str, Enum):
     WRONG_AS_STATED = "wrong-as-stated"
 
 
-class Relation(str, Enum):
+class Relation(StrEnum):
     """How the claimed quantity relates to the figure's value (quantity REL value)."""
 
     EQ = "="
@@ -65,7 +65,7 @@ class Relation(str, Enum):
     LT = "<"
 
 
-class Unit(str, Enum):
+class Unit(StrEnum):
     """The closed set of units a figure may use.
 
     Percent changes are magnitudes in ``%`` (the quantity says the direction); ``x`` is a
@@ -155,7 +155,15 @@ class UnknownClaimError(DsbenchError, KeyError):
 
 
 _CLAIM_FIELDS = (
-    "id", "seed", "section", "claim", "kind", "how_to_check", "prior", "prior_class", "figures",
+    "id",
+    "seed",
+    "section",
+    "claim",
+    "kind",
+    "how_to_check",
+    "prior",
+    "prior_class",
+    "figures",
 )
 _TEXT_FIELDS = ("id", "seed", "section", "claim", "how_to_check", "prior")
 _FIGURE_FIELDS = ("quantity", "value", "unit", "relation", "text")
@@ -167,19 +175,23 @@ def _enum(cls: type[Enum], value: Any, where: str, field: str) -> Any:
         return cls(value)
     except ValueError:
         allowed = ", ".join(repr(m.value) for m in cls)
-        raise CatalogueError(f"{where}: field {field!r}: unknown value {value!r}; "
-                             f"expected one of {allowed}") from None
+        raise CatalogueError(
+            f"{where}: field {field!r}: unknown value {value!r}; expected one of {allowed}"
+        ) from None
 
 
 def _check_keys(table: Any, expected: tuple[str, ...], where: str, prefix: str = "") -> None:
     """A table must hold exactly the expected keys."""
     if not isinstance(table, dict):
-        raise CatalogueError(f"{where}: field {prefix.rstrip('.') or 'claims'!r}: "
-                             f"expected a table, got {type(table).__name__}")
+        raise CatalogueError(
+            f"{where}: field {prefix.rstrip('.') or 'claims'!r}: "
+            f"expected a table, got {type(table).__name__}"
+        )
     unknown = sorted(set(table) - set(expected))
     if unknown:
-        raise CatalogueError(f"{where}: unknown field {prefix + unknown[0]!r}; "
-                             f"allowed fields: {', '.join(expected)}")
+        raise CatalogueError(
+            f"{where}: unknown field {prefix + unknown[0]!r}; allowed fields: {', '.join(expected)}"
+        )
     missing = [key for key in expected if key not in table]
     if missing:
         raise CatalogueError(f"{where}: missing field {prefix + missing[0]!r}")
@@ -189,8 +201,9 @@ def _text(table: dict[str, Any], key: str, where: str, field: str) -> str:
     """A non-blank string."""
     value = table[key]
     if not isinstance(value, str) or not value.strip():
-        raise CatalogueError(f"{where}: field {field!r}: expected a non-empty string, "
-                             f"got {value!r}")
+        raise CatalogueError(
+            f"{where}: field {field!r}: expected a non-empty string, got {value!r}"
+        )
     return value
 
 
@@ -199,12 +212,14 @@ def _figure(table: Any, claim_text: str, where: str, index: int) -> Figure:
     _check_keys(table, _FIGURE_FIELDS, where, prefix)
     value = table["value"]
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise CatalogueError(f"{where}: field {prefix + 'value'!r}: expected a finite number, "
-                             f"got {value!r}")
+        raise CatalogueError(
+            f"{where}: field {prefix + 'value'!r}: expected a finite number, got {value!r}"
+        )
     text = _text(table, "text", where, prefix + "text")
     if text not in claim_text:
-        raise CatalogueError(f"{where}: field {prefix + 'text'!r}: {text!r} does not occur "
-                             f"in the claim text")
+        raise CatalogueError(
+            f"{where}: field {prefix + 'text'!r}: {text!r} does not occur in the claim text"
+        )
     return Figure(
         quantity=_text(table, "quantity", where, prefix + "quantity"),
         value=float(value),
@@ -222,16 +237,21 @@ def _claim(table: Any, position: int) -> Claim:
     _check_keys(table, _CLAIM_FIELDS, where)
     text = {key: _text(table, key, where, key) for key in _TEXT_FIELDS}
     if text["id"][:4] != text["seed"][:3] + "-":
-        raise CatalogueError(f"{where}: field 'id': must start with the seed number "
-                             f"{text['seed'][:3]!r} of seed {text['seed']!r}")
+        raise CatalogueError(
+            f"{where}: field 'id': must start with the seed number "
+            f"{text['seed'][:3]!r} of seed {text['seed']!r}"
+        )
     prior_class = _enum(PriorClass, table["prior_class"], where, "prior_class")
     if not text["prior"].startswith(prior_class.value):
-        raise CatalogueError(f"{where}: field 'prior_class': {prior_class.value!r} is not the "
-                             f"word the prior starts with ({text['prior'][:40]!r}...)")
+        raise CatalogueError(
+            f"{where}: field 'prior_class': {prior_class.value!r} is not the "
+            f"word the prior starts with ({text['prior'][:40]!r}...)"
+        )
     figures = table["figures"]
     if not isinstance(figures, list):
-        raise CatalogueError(f"{where}: field 'figures': expected an array of tables, "
-                             f"got {type(figures).__name__}")
+        raise CatalogueError(
+            f"{where}: field 'figures': expected an array of tables, got {type(figures).__name__}"
+        )
     return Claim(
         **text,
         kind=_enum(Kind, table["kind"], where, "kind"),
@@ -248,8 +268,9 @@ def parse_catalogue(source: str, origin: str = CATALOGUE_RESOURCE) -> tuple[Clai
         raise CatalogueError(f"{origin}: not valid TOML: {exc}") from exc
     try:
         if set(data) != {"claims"} or not isinstance(data["claims"], list):
-            raise CatalogueError("top level: expected only an array of [[claims]] tables, "
-                                 f"got keys {sorted(data)}")
+            raise CatalogueError(
+                f"top level: expected only an array of [[claims]] tables, got keys {sorted(data)}"
+            )
         claims = tuple(_claim(table, n) for n, table in enumerate(data["claims"], start=1))
         seen: set[str] = set()
         for claim in claims:
@@ -290,8 +311,9 @@ def get_claim(claim_id: str) -> Claim:
     try:
         return _by_id()[claim_id]
     except KeyError:
-        raise UnknownClaimError(f"unknown claim id {claim_id!r}; run `dsbench verify --list` "
-                                "to see the ids") from None
+        raise UnknownClaimError(
+            f"unknown claim id {claim_id!r}; run `dsbench verify --list` to see the ids"
+        ) from None
 
 
 def claims_by_seed() -> dict[str, tuple[Claim, ...]]:

@@ -24,7 +24,8 @@ What the seed's code (``sliding_window_attention(x, window_size=512)``) gets wro
 :func:`run_seed_swa_pseudocode`: ``x.split([d, d, d])`` on a d-wide tensor raises (no q/k/v
 projection); ``F.pad(window, (0, p))`` pads the *feature* dim, not the sequence; the ~2T rows of
 the overlapping windows are concatenated and cut to T, so row r comes from the wrong position;
-padded keys are not masked; there is no causal mask.
+padded keys are not masked; there is no causal mask; scores are scaled by the full width,
+not the head dim.
 """
 
 from __future__ import annotations
@@ -201,9 +202,12 @@ def overlapping_window_attention(
 # --- the seed's code, run as written ------------------------------------------------------
 
 
-def _seed_sliding_window_attention(x: torch.Tensor, window_size: int = 512, *, pad_sequence: bool = False) -> torch.Tensor:
-    """Seed 000 §2.1, transcribed line by line. ``pad_sequence`` is the one patch that lets
-    it run on a 3d-wide input: pad the sequence dim instead of the feature dim."""
+def _seed_sliding_window_attention(
+    x: torch.Tensor, window_size: int = 512, *, split_thirds: bool = False, pad_sequence: bool = False
+) -> torch.Tensor:
+    """Seed 000 §2.1, transcribed line by line, with two optional patches: ``split_thirds``
+    splits the width into three equal parts (the code splits d into [d, d, d], which can never
+    work), ``pad_sequence`` pads the sequence dim instead of the feature dim."""
     b, n, d = x.shape
     windows = []
     for i in range(0, n, window_size // 2):
@@ -216,7 +220,8 @@ def _seed_sliding_window_attention(x: torch.Tensor, window_size: int = 512, *, p
         windows.append(window)
     attn_outputs = []
     for window in windows:
-        q, k, v = window.split([d, d, d], dim=-1)
+        part = d // 3 if split_thirds else d
+        q, k, v = window.split([part, part, part], dim=-1)
         attn_weights = torch.bmm(q, k.transpose(-2, -1)) / (d**0.5)
         attn_weights = F.softmax(attn_weights, dim=-1)
         output = torch.bmm(attn_weights, v)
@@ -228,8 +233,8 @@ def _seed_sliding_window_attention(x: torch.Tensor, window_size: int = 512, *, p
 class SeedSWAReport:
     """How seed 000 §2.1's ``sliding_window_attention`` fails (claim ``000-swa-pseudocode``).
 
-    literal_error: the exception of the code as written on a (b, n, d) input (None if it ran).
-    wide_input_error: the exception when the input is made 3d wide so ``split`` can work.
+    literal_error: the exception of the code as written (None if it ran).
+    split_fixed_error: the exception once ``split`` takes thirds of the width.
     rows_before_truncation: rows the patched code concatenates before cutting to ``n``.
     misaligned_row_fraction: share of the ``n`` returned rows that come from another position.
     padded_key_weight: largest attention weight a real query puts on zero padding keys.
@@ -240,7 +245,7 @@ class SeedSWAReport:
     n: int
     window_size: int
     literal_error: str | None
-    wide_input_error: str | None
+    split_fixed_error: str | None
     rows_before_truncation: int
     misaligned_row_fraction: float
     padded_key_weight: float
@@ -266,11 +271,10 @@ def run_seed_swa_pseudocode(
     """Run the seed's code as written, then with the minimum patches, and measure the damage."""
     check_positive("window_size", window_size)
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, n, d, generator=gen)
     x3 = torch.randn(batch, n, 3 * d, generator=gen)
-    literal_error = _error_of(lambda: _seed_sliding_window_attention(x, window_size))
-    wide_error = _error_of(lambda: _seed_sliding_window_attention(x3, window_size))
-    patched = _seed_sliding_window_attention(x3, window_size, pad_sequence=True)
+    literal_error = _error_of(lambda: _seed_sliding_window_attention(x3, window_size))
+    split_error = _error_of(lambda: _seed_sliding_window_attention(x3, window_size, split_thirds=True))
+    patched = _seed_sliding_window_attention(x3, window_size, split_thirds=True, pad_sequence=True)
     stride = window_size // 2
     n_windows = len(range(0, n, stride))
     r = torch.arange(n)
@@ -282,7 +286,7 @@ def run_seed_swa_pseudocode(
         n=n,
         window_size=window_size,
         literal_error=literal_error,
-        wide_input_error=wide_error,
+        split_fixed_error=split_error,
         rows_before_truncation=n_windows * window_size,
         misaligned_row_fraction=float((source_pos != r).float().mean()),
         padded_key_weight=_seed_padded_key_weight(x3, d, window_size),
@@ -298,7 +302,7 @@ def _seed_padded_key_weight(x3: torch.Tensor, d: int, window_size: int) -> float
     real = n - start
     window = F.pad(x3[:, start:], (0, 0, 0, window_size - real))
     q, k, _ = window.split([d, d, d], dim=-1)
-    weights = F.softmax(torch.bmm(q, k.transpose(-2, -1)) / d**0.5, dim=-1)
+    weights = F.softmax(torch.bmm(q, k.transpose(-2, -1)) / (3 * d) ** 0.5, dim=-1)  # as the seed
     return float(weights[:, :real, real:].sum(-1).max())
 
 

@@ -1,0 +1,1 @@
+"""Checks that turn the catalogue's claims into verdicts, one module per evidence family."""
