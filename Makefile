@@ -35,7 +35,7 @@ $(VENV)/.setup-dev-done: $(VENV)/.setup-done
 	@touch $@
 
 run: setup
-	$(BIN)/dsbench run gemm --size cpu
+	$(BIN)/dsbench verify --quick
 
 lint: setup-dev
 	$(BIN)/ruff check .

@@ -15,6 +15,7 @@ import click
 
 from dsbench import __version__
 from dsbench.errors import run_cli
+from dsbench.verify_cli import verify
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -110,6 +111,9 @@ def env(as_json: bool) -> None:
         return
     for key, value in snapshot.items():
         click.echo(f"{key:15s} {value}")
+
+
+cli.add_command(verify)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -83,6 +83,7 @@ _REGISTRY: dict[str, Workload] = {}
 # Modules that register workloads when imported. Listed explicitly (no scanning) so that
 # start-up cost is predictable and a broken module fails loudly.
 WORKLOAD_MODULES: tuple[str, ...] = (
+    "workloads.attention.registry",
     "workloads.gemm",
 )
 

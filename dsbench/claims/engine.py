@@ -134,10 +134,17 @@ def verify(
     only: Iterable[str] | None = None,
     force: bool = False,
     track: Callable[[Iterable[Any], str, int], Iterable[Any]] | None = None,
+    run: bool = True,
+    registry: dict[str, Check] | None = None,
 ) -> list[ClaimResult]:
-    """Judge the selected claims; return one :class:`ClaimResult` per claim, catalogue order."""
+    """Judge the selected claims; return one :class:`ClaimResult` per claim, catalogue order.
+
+    With ``run=False`` nothing is run: finished checks in ``out_dir`` are read back and the
+    others are reported as not run yet (used to rebuild the full report after ``--only``).
+    ``registry`` (claim id -> Check) replaces the registered checks, for tests.
+    """
     claims = select_claims(only)
-    registry = checks_by_claim()
+    registry = checks_by_claim() if registry is None else registry
     todo: dict[str, Check] = {}
     for claim in claims:
         if claim.id in registry:
@@ -145,10 +152,14 @@ def verify(
     out_dir.mkdir(parents=True, exist_ok=True)
     state = _State(out_dir)
     found: dict[str, tuple[Outcome, str, str]] = {}
+    if not run:
+        track = None
     steps = track(todo.values(), f"verify --{mode}", len(todo)) if track else todo.values()
     for check_ in steps:
         key = f"{mode}:{check_.name}"
         previous = None if force else state.finished(key)
+        if previous is None and not run:
+            continue
         if previous is None:
             previous = _run_one(check_, mode, out_dir)
             state.mark(key, [p for p, _ in previous])
@@ -160,7 +171,9 @@ def verify(
             outcome, path, name = found[claim.id]
             rows.append(ClaimResult(claim, outcome, path, name))
         else:
-            outcome = fill_claimed(Outcome(claim.id, Verdict.UNCHECKED, "no check is registered yet"))
+            why = (f"its check has not run in this folder yet: dsbench verify --only {claim.id}"
+                   if claim.id in registry else "no check is registered yet")
+            outcome = fill_claimed(Outcome(claim.id, Verdict.UNCHECKED, why))
             rows.append(ClaimResult(claim, outcome, None, None))
     return rows
 

@@ -276,5 +276,5 @@ def swa_matmul_flop_rate(t: int, time_fn: TimeFn, shape: SweepShape = SweepShape
         matmul_time_s=time_fn(matmul),
         swa_flops=per_pair * window_pairs(t, window),
         swa_executed_flops=executed,
-        matmul_flops=per_pair * bhn * block * span,
+        matmul_flops=4.0 * shape.head_dim * bhn * block * span,
     )

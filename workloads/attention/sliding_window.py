@@ -80,6 +80,9 @@ def band_blocks(
     delta_NQL = pos_q_NQ[:, :, None] - pos_k_NL[:, None, :]
     real_k = (pos_k_NL >= 0) & (pos_k_NL < t)
     allowed_NQL = (delta_NQL >= -right) & (delta_NQL <= left) & real_k[:, None, :]
+    # padding query rows (sliced off later) may see every slot, so no row is fully masked:
+    # a fully masked row is NaN in SDPA, and NaN leaks into gradients through 0 * NaN
+    allowed_NQL = allowed_NQL | (pos_q_NQ >= t)[:, :, None]
     return BandBlocks(
         q_BHNQD=q_pad.view(b, h, n_blocks, block, d),
         k_BHNDL=k_pad.unfold(2, span, block),
@@ -110,16 +113,28 @@ def sliding_window_attention(
     *,
     causal: bool = True,
     block: int | None = None,
+    fused: bool = True,
 ) -> torch.Tensor:
     """Blocked sliding-window attention, (B, H, T, D) -> (B, H, T, D), O(T·W) time and memory.
 
     window: keys per query (``W``, the query included); block: query-block length ``Q``
-    (default :func:`default_block`).
+    (default :func:`default_block`); fused: hand each block's (Q, L) problem with its band
+    mask to ``scaled_dot_product_attention`` (mask, softmax and both products in one kernel
+    where the backend supports a mask), else explicit matmul / masked_fill / softmax / matmul.
     """
-    _, _, t, _ = check_self_attention(q, k, v)
+    b, h, t, d = check_self_attention(q, k, v)
     check_positive("window", window)
     block = default_block(window, t) if block is None else check_positive("block", block)
     bands = band_blocks(q, k, v, window, causal, block)
+    if fused:
+        n_blocks, span = bands.allowed_NQL.shape[0], bands.allowed_NQL.shape[2]
+        out = F.scaled_dot_product_attention(
+            bands.q_BHNQD.reshape(b, h * n_blocks, block, d),
+            bands.k_BHNDL.transpose(-1, -2).reshape(b, h * n_blocks, span, d),
+            bands.v_BHNLD.reshape(b, h * n_blocks, span, d),
+            attn_mask=bands.allowed_NQL.expand(h, -1, -1, -1).reshape(h * n_blocks, block, span),
+        )
+        return out.view(b, h, n_blocks * block, d)[:, :, :t]
     scores_BHNQL = (bands.q_BHNQD @ bands.k_BHNDL) * q.shape[-1] ** -0.5
     scores_BHNQL.masked_fill_(~bands.allowed_NQL, masked_fill_value(scores_BHNQL.dtype))
     out_BHNQD = softmax_lowp(scores_BHNQL) @ bands.v_BHNLD
