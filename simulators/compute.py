@@ -41,7 +41,7 @@ class EfficiencyModel:
     tile_m, tile_n: output tile of one thread block, for wave quantisation.
     """
 
-    matmul_efficiency: float = 0.72
+    matmul_efficiency: float = 0.75
     memory_efficiency: float = 0.80
     tile_m: int = 128
     tile_n: int = 256

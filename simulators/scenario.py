@@ -38,7 +38,7 @@ class SystemConfig:
     nodes_per_leaf: int = 32  # nodes under one leaf switch
     oversubscription: float = 1.0  # leaf down/up bandwidth ratio, >= 1
     dtype: str = "bf16"  # matmul precision, a key of GPUSpec.peak_flops
-    matmul_efficiency: float = 0.72  # large-GEMM fraction of peak (see simulators.compute)
+    matmul_efficiency: float = 0.75  # large-GEMM fraction of peak (see simulators.compute)
     memory_efficiency: float = 0.80  # streaming fraction of HBM bandwidth
 
     def __post_init__(self) -> None:
