@@ -15,6 +15,7 @@ import click
 
 from dsbench import __version__
 from dsbench.errors import run_cli
+from dsbench.simulate_cli import simulate, validate
 from dsbench.verify_cli import verify
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -114,6 +115,8 @@ def env(as_json: bool) -> None:
 
 
 cli.add_command(verify)
+cli.add_command(simulate)
+cli.add_command(validate)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,12 +19,12 @@ All sizes are bytes, times seconds, bandwidths bytes/s. Functions are pure.
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 
-class Collective(str, Enum):
+class Collective(StrEnum):
     ALL_REDUCE = "all_reduce"
     REDUCE_SCATTER = "reduce_scatter"
     ALL_GATHER = "all_gather"
@@ -34,11 +34,12 @@ class Collective(str, Enum):
     P2P = "p2p"
 
 
-class Algorithm(str, Enum):
+class Algorithm(StrEnum):
     RING = "ring"
     TREE = "tree"  # NCCL double binary tree
     HALVING_DOUBLING = "halving_doubling"
     HIERARCHICAL = "hierarchical"
+    AUTO = "auto"  # the faster of ring and tree per message, as NCCL's tuner picks
 
 
 def _check(size_bytes: float, p: int, bandwidth_bytes_per_s: float, alpha_s: float) -> None:
@@ -69,8 +70,9 @@ def algbw(size_bytes: float, time_s: float) -> float:
     return size_bytes / time_s
 
 
-def ring_all_reduce_s(size_bytes: float, p: int, bandwidth_bytes_per_s: float,
-                      alpha_s: float) -> float:
+def ring_all_reduce_s(
+    size_bytes: float, p: int, bandwidth_bytes_per_s: float, alpha_s: float
+) -> float:
     """2(p−1)·α + 2·(p−1)/p·N/B; 0 for one rank."""
     _check(size_bytes, p, bandwidth_bytes_per_s, alpha_s)
     if p == 1:
@@ -78,17 +80,21 @@ def ring_all_reduce_s(size_bytes: float, p: int, bandwidth_bytes_per_s: float,
     return 2 * (p - 1) * alpha_s + 2 * (p - 1) / p * size_bytes / bandwidth_bytes_per_s
 
 
-def halving_doubling_all_reduce_s(size_bytes: float, p: int, bandwidth_bytes_per_s: float,
-                                  alpha_s: float) -> float:
+def halving_doubling_all_reduce_s(
+    size_bytes: float, p: int, bandwidth_bytes_per_s: float, alpha_s: float
+) -> float:
     """Rabenseifner: 2·⌈log2 p⌉·α + 2·(p−1)/p·N/B."""
     _check(size_bytes, p, bandwidth_bytes_per_s, alpha_s)
     if p == 1:
         return 0.0
-    return 2 * math.ceil(math.log2(p)) * alpha_s + 2 * (p - 1) / p * size_bytes / bandwidth_bytes_per_s
+    return (
+        2 * math.ceil(math.log2(p)) * alpha_s + 2 * (p - 1) / p * size_bytes / bandwidth_bytes_per_s
+    )
 
 
-def tree_all_reduce_s(size_bytes: float, p: int, bandwidth_bytes_per_s: float,
-                      alpha_s: float) -> float:
+def tree_all_reduce_s(
+    size_bytes: float, p: int, bandwidth_bytes_per_s: float, alpha_s: float
+) -> float:
     """Pipelined double binary tree (Sanders et al. 2009; NCCL 2.4): reduce up and
     broadcast down, 2·⌈log2 p⌉·α + 2·N/B. Logarithmic latency, slightly more bytes than ring."""
     _check(size_bytes, p, bandwidth_bytes_per_s, alpha_s)
@@ -97,8 +103,9 @@ def tree_all_reduce_s(size_bytes: float, p: int, bandwidth_bytes_per_s: float,
     return 2 * math.ceil(math.log2(p)) * alpha_s + 2 * size_bytes / bandwidth_bytes_per_s
 
 
-def reduce_scatter_s(size_bytes: float, p: int, bandwidth_bytes_per_s: float,
-                     alpha_s: float) -> float:
+def reduce_scatter_s(
+    size_bytes: float, p: int, bandwidth_bytes_per_s: float, alpha_s: float
+) -> float:
     """Ring reduce-scatter of an N-byte tensor: (p−1)·α + (p−1)/p·N/B."""
     _check(size_bytes, p, bandwidth_bytes_per_s, alpha_s)
     if p == 1:
@@ -122,9 +129,15 @@ def p2p_s(size_bytes: float, bandwidth_bytes_per_s: float, alpha_s: float) -> fl
     return alpha_s + size_bytes / bandwidth_bytes_per_s
 
 
-def hierarchical_all_reduce_s(size_bytes: float, gpus_per_node: int, nodes: int,
-                              intra_bytes_per_s: float, intra_alpha_s: float,
-                              inter_bytes_per_s_per_gpu: float, inter_alpha_s: float) -> float:
+def hierarchical_all_reduce_s(
+    size_bytes: float,
+    gpus_per_node: int,
+    nodes: int,
+    intra_bytes_per_s: float,
+    intra_alpha_s: float,
+    inter_bytes_per_s_per_gpu: float,
+    inter_alpha_s: float,
+) -> float:
     """Two-level all-reduce: intra-node reduce-scatter (g ranks), g parallel inter-node ring
     all-reduces of N/g over ``nodes`` (each on its GPU's NIC share), intra-node all-gather.
 
@@ -138,9 +151,15 @@ def hierarchical_all_reduce_s(size_bytes: float, gpus_per_node: int, nodes: int,
     return 2 * rs + ar
 
 
-def flat_ring_all_reduce_s(size_bytes: float, gpus_per_node: int, nodes: int,
-                           intra_bytes_per_s: float, intra_alpha_s: float,
-                           inter_bytes_per_s_per_gpu: float, inter_alpha_s: float) -> float:
+def flat_ring_all_reduce_s(
+    size_bytes: float,
+    gpus_per_node: int,
+    nodes: int,
+    intra_bytes_per_s: float,
+    intra_alpha_s: float,
+    inter_bytes_per_s_per_gpu: float,
+    inter_alpha_s: float,
+) -> float:
     """One logical ring over all g·n GPUs, as NCCL builds it with one channel per NIC.
 
     Bus bandwidth is the slower of NVLink and the node's NIC aggregate shared by the g
@@ -156,8 +175,15 @@ def flat_ring_all_reduce_s(size_bytes: float, gpus_per_node: int, nodes: int,
 
 # --- parameter server --------------------------------------------------------------------
 
-def parameter_server_s(size_bytes: float, workers: int, worker_bytes_per_s: float,
-                       server_bytes_per_s: float, alpha_s: float, servers: int = 1) -> float:
+
+def parameter_server_s(
+    size_bytes: float,
+    workers: int,
+    worker_bytes_per_s: float,
+    server_bytes_per_s: float,
+    alpha_s: float,
+    servers: int = 1,
+) -> float:
     """Synchronous push-then-pull through ``servers`` sharded servers (Li et al. 2014).
 
     Each worker pushes its N-byte gradient (N/k to each shard) and pulls the N-byte result;
@@ -167,14 +193,16 @@ def parameter_server_s(size_bytes: float, workers: int, worker_bytes_per_s: floa
     _check(size_bytes, workers, min(worker_bytes_per_s, server_bytes_per_s), alpha_s)
     if servers < 1:
         raise ValueError(f"servers({servers}) must be >= 1")
-    one_way = max(workers * size_bytes / (servers * server_bytes_per_s),
-                  size_bytes / worker_bytes_per_s)
+    one_way = max(
+        workers * size_bytes / (servers * server_bytes_per_s), size_bytes / worker_bytes_per_s
+    )
     return 2 * (alpha_s + one_way)
 
 
 # --- gossip averaging --------------------------------------------------------------------
 
-class GossipGraph(str, Enum):
+
+class GossipGraph(StrEnum):
     RING = "ring"  # each node averages with its two neighbours
     EXPONENTIAL = "exponential"  # peers at distance 1, 2, 4, … (Assran et al. 2019)
     COMPLETE = "complete"
@@ -230,8 +258,9 @@ def gossip_rounds_to_consensus(w: np.ndarray, epsilon: float) -> int:
     return max(1, math.ceil(math.log(epsilon) / math.log(lam2)))
 
 
-def gossip_round_s(size_bytes: float, degree: int, bandwidth_bytes_per_s: float,
-                   alpha_s: float) -> float:
+def gossip_round_s(
+    size_bytes: float, degree: int, bandwidth_bytes_per_s: float, alpha_s: float
+) -> float:
     """One round: a node sends its N-byte model to ``degree`` peers through one NIC
     (full duplex, so receiving overlaps): degree·(α + N/B). The per-hop α is the network's,
     exactly as for any other collective."""
@@ -239,19 +268,32 @@ def gossip_round_s(size_bytes: float, degree: int, bandwidth_bytes_per_s: float,
     return degree * (alpha_s + size_bytes / bandwidth_bytes_per_s)
 
 
-def gossip_consensus_s(size_bytes: float, n: int, graph: GossipGraph | str,
-                       bandwidth_bytes_per_s: float, alpha_s: float, epsilon: float) -> float:
+def gossip_consensus_s(
+    size_bytes: float,
+    n: int,
+    graph: GossipGraph | str,
+    bandwidth_bytes_per_s: float,
+    alpha_s: float,
+    epsilon: float,
+) -> float:
     """Time for gossip averaging on ``graph`` to reach ε-consensus."""
     w = mixing_matrix(graph, n)
     rounds = gossip_rounds_to_consensus(w, epsilon)
-    return rounds * gossip_round_s(size_bytes, gossip_degree(graph, n), bandwidth_bytes_per_s,
-                                   alpha_s)
+    return rounds * gossip_round_s(
+        size_bytes, gossip_degree(graph, n), bandwidth_bytes_per_s, alpha_s
+    )
 
 
 # --- gradient compression ----------------------------------------------------------------
 
-def compressed_bytes(size_bytes: float, bits: int, source_bits: int = 32,
-                     bucket_elems: int = 1024, scale_bytes: int = 4) -> float:
+
+def compressed_bytes(
+    size_bytes: float,
+    bits: int,
+    source_bits: int = 32,
+    bucket_elems: int = 1024,
+    scale_bytes: int = 4,
+) -> float:
     """Bytes after quantising ``size_bytes`` of ``source_bits`` values to ``bits`` with one
     ``scale_bytes`` scale per ``bucket_elems`` values (e.g. 8/32 + 4/(4·1024) ≈ 25.1 %)."""
     if bits not in (4, 8, 16, 32):
@@ -271,8 +313,14 @@ def quantisation_s(size_bytes: float, hbm_bytes_per_s: float, passes: float = 2.
     return passes * size_bytes / hbm_bytes_per_s
 
 
-def compressed_ring_all_reduce_s(size_bytes: float, p: int, bandwidth_bytes_per_s: float,
-                                 alpha_s: float, bits: int, hbm_bytes_per_s: float) -> float:
+def compressed_ring_all_reduce_s(
+    size_bytes: float,
+    p: int,
+    bandwidth_bytes_per_s: float,
+    alpha_s: float,
+    bits: int,
+    hbm_bytes_per_s: float,
+) -> float:
     """Ring all-reduce of a compressed tensor. Integers cannot be summed along the ring
     without overflow, so every reduce-scatter hop dequantises, adds and requantises its
     chunk: 2 passes over N at the start and end plus one per hop over N/p, i.e. ~3·N."""

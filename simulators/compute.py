@@ -34,9 +34,13 @@ ACT_BYTES = 2  # bf16 / fp16 activations
 class EfficiencyModel:
     """Achieved fractions of the GPU's peaks.
 
-    matmul_efficiency: large-GEMM throughput / dense peak (cuBLAS bf16 on A100 reaches
-        ~ 250-270 of 312 TFLOP/s in isolation; inside a training step with clocks under power
-        capping and framework overheads Megatron-era kernels reach less).
+    matmul_efficiency: large-GEMM throughput / dense peak inside a training step. One value
+        for the whole stack (0.75 ≈ 234 of 312 TFLOP/s on A100; isolated cuBLAS bf16 GEMMs
+        reach ~ 0.8-0.85, a training step loses some to clocks under power capping and to
+        launch gaps). It was set once against the aggregate of Megatron-LM 2021 Table 1 and
+        Korthikanti 2022 Table 5, never per row; those two papers differ by ~ 8 % on the same
+        1T pipeline configuration (163 vs 177 TFLOP/s-equivalent: newer software), which
+        bounds how well any single value can fit both.
     memory_efficiency: streaming-kernel bandwidth / HBM peak (STREAM-like ~ 0.8-0.9).
     tile_m, tile_n: output tile of one thread block, for wave quantisation.
     """
@@ -61,8 +65,9 @@ def wave_utilisation(m: int, n: int, batch: int, sm_count: int, tile_m: int, til
     return tiles / (waves * sm_count)
 
 
-def matmul_s(m: int, n: int, k: int, gpu: GPUSpec, eff: EfficiencyModel, batch: int = 1,
-             dtype: str = "bf16") -> float:
+def matmul_s(
+    m: int, n: int, k: int, gpu: GPUSpec, eff: EfficiencyModel, batch: int = 1, dtype: str = "bf16"
+) -> float:
     """Roofline time of ``batch`` GEMMs (m × k) · (k × n) in 2-byte precision."""
     flops = 2.0 * m * n * k * batch
     util = wave_utilisation(m, n, batch, gpu.sm_count, eff.tile_m, eff.tile_n)
@@ -93,8 +98,9 @@ class LayerTimes:
         return self.forward_s + self.backward_s + self.recompute_s
 
 
-def _attention_core(m: TransformerSpec, b: int, tp: int, gpu: GPUSpec,
-                    eff: EfficiencyModel) -> tuple[float, float]:
+def _attention_core(
+    m: TransformerSpec, b: int, tp: int, gpu: GPUSpec, eff: EfficiencyModel
+) -> tuple[float, float]:
     """(matmul, memory) seconds of scores, softmax, dropout and context for a micro-batch."""
     s, d = m.seq, m.head_dim
     heads = max(1, m.heads // tp)
@@ -105,9 +111,15 @@ def _attention_core(m: TransformerSpec, b: int, tp: int, gpu: GPUSpec,
     return mm, memory_bound_s(9.0 * scores, gpu, eff)
 
 
-def layer_times(m: TransformerSpec, micro_batch: int, tp: int, gpu: GPUSpec,
-                eff: EfficiencyModel, sequence_parallel: bool = False,
-                recompute: Recompute = Recompute.NONE) -> LayerTimes:
+def layer_times(
+    m: TransformerSpec,
+    micro_batch: int,
+    tp: int,
+    gpu: GPUSpec,
+    eff: EfficiencyModel,
+    sequence_parallel: bool = False,
+    recompute: Recompute = Recompute.NONE,
+) -> LayerTimes:
     """Compute time of one transformer layer for one micro-batch on one tensor-parallel rank.
 
     Matmul shapes per rank (T = b·s tokens, q = kv·d): QKV T × h → (h + 2q)/t; output
@@ -119,9 +131,10 @@ def layer_times(m: TransformerSpec, micro_batch: int, tp: int, gpu: GPUSpec,
     kv_dim = m.n_kv_heads * m.head_dim
     f = m.ffn_hidden
     mlp_in = (2 if m.gated_mlp else 1) * f
-    proj = (matmul_s(tokens, (h + 2 * kv_dim) // t, h, gpu, eff)
-            + matmul_s(tokens, h, h // t, gpu, eff))
-    mlp = (matmul_s(tokens, mlp_in // t, h, gpu, eff) + matmul_s(tokens, h, f // t, gpu, eff))
+    proj = matmul_s(tokens, (h + 2 * kv_dim) // t, h, gpu, eff) + matmul_s(
+        tokens, h, h // t, gpu, eff
+    )
+    mlp = matmul_s(tokens, mlp_in // t, h, gpu, eff) + matmul_s(tokens, h, f // t, gpu, eff)
     mlp *= m.top_k
     attn_mm, attn_mem = _attention_core(m, b, t, gpu, eff)
     sbh = tokens * h
@@ -143,8 +156,9 @@ def layer_times(m: TransformerSpec, micro_batch: int, tp: int, gpu: GPUSpec,
     return LayerTimes(fwd, bwd, rec)
 
 
-def head_times(m: TransformerSpec, micro_batch: int, tp: int, gpu: GPUSpec,
-               eff: EfficiencyModel) -> LayerTimes:
+def head_times(
+    m: TransformerSpec, micro_batch: int, tp: int, gpu: GPUSpec, eff: EfficiencyModel
+) -> LayerTimes:
     """Output layer (logits T × h → V/t) and vocab-parallel cross entropy for a micro-batch.
 
     Cross entropy works in fp32 over the T × V/t logits: cast, max-subtract, exp, sum and
@@ -158,8 +172,9 @@ def head_times(m: TransformerSpec, micro_batch: int, tp: int, gpu: GPUSpec,
     return LayerTimes(logits + ce_fwd, 2.0 * logits + ce_bwd, 0.0)
 
 
-def optimizer_step_s(params: float, gpu: GPUSpec, eff: EfficiencyModel,
-                     bytes_per_param: float = 34.0) -> float:
+def optimizer_step_s(
+    params: float, gpu: GPUSpec, eff: EfficiencyModel, bytes_per_param: float = 34.0
+) -> float:
     """Fused mixed-precision Adam: memory-bound; reads fp32 master, m, v and grad and the
     16-bit weight, writes them back (~34 B/param)."""
     return memory_bound_s(bytes_per_param * params, gpu, eff)

@@ -12,7 +12,13 @@ import time
 from dataclasses import dataclass, field
 
 from simulators import collectives as co
-from simulators.compute import EfficiencyModel, LayerTimes, head_times, layer_times, optimizer_step_s
+from simulators.compute import (
+    EfficiencyModel,
+    LayerTimes,
+    head_times,
+    layer_times,
+    optimizer_step_s,
+)
 from simulators.hardware import ClusterSpec, node
 from simulators.memory import MemoryBreakdown, memory_per_gpu, params_per_gpu
 from simulators.model import (
@@ -36,13 +42,19 @@ def _tp_all_reduce_s(scn: Scenario, cluster: ClusterSpec, nbytes: float) -> floa
     t = scn.parallel.tp
     nd = cluster.node
     if t <= nd.gpus_per_node:
-        return co.ring_all_reduce_s(nbytes, t, nd.intra_link.achievable_bytes_per_s,
-                                    nd.intra_link.latency_s)
+        return co.ring_all_reduce_s(
+            nbytes, t, nd.intra_link.achievable_bytes_per_s, nd.intra_link.latency_s
+        )
     nodes = t // nd.gpus_per_node
     return co.hierarchical_all_reduce_s(
-        nbytes, nd.gpus_per_node, nodes, nd.intra_link.achievable_bytes_per_s,
-        nd.intra_link.latency_s, cluster.inter_node_bytes_per_s_per_gpu(nodes),
-        cluster.inter_node_latency_s(nodes))
+        nbytes,
+        nd.gpus_per_node,
+        nodes,
+        nd.intra_link.achievable_bytes_per_s,
+        nd.intra_link.latency_s,
+        cluster.inter_node_bytes_per_s_per_gpu(nodes),
+        cluster.inter_node_latency_s(nodes),
+    )
 
 
 def _p2p_s(scn: Scenario, cluster: ClusterSpec) -> float:
@@ -58,10 +70,12 @@ def _p2p_s(scn: Scenario, cluster: ClusterSpec) -> float:
     same_node = lay.node_of(lay.rank(0, 0, 0)) == lay.node_of(lay.rank(0, 1, 0))
     if same_node:
         return co.p2p_s(nbytes, nd.intra_link.achievable_bytes_per_s, nd.intra_link.latency_s)
-    send = co.p2p_s(nbytes / p.tp, cluster.inter_node_bytes_per_s_per_gpu(2),
-                    cluster.inter_node_latency_s(2))
-    return send + co.all_gather_s(nbytes, p.tp, nd.intra_link.achievable_bytes_per_s,
-                                  nd.intra_link.latency_s)
+    send = co.p2p_s(
+        nbytes / p.tp, cluster.inter_node_bytes_per_s_per_gpu(2), cluster.inter_node_latency_s(2)
+    )
+    return send + co.all_gather_s(
+        nbytes, p.tp, nd.intra_link.achievable_bytes_per_s, nd.intra_link.latency_s
+    )
 
 
 def _dp_s(scn: Scenario, cluster: ClusterSpec, grad_bytes: float, buckets: int) -> float:
@@ -85,16 +99,26 @@ def _dp_s(scn: Scenario, cluster: ClusterSpec, grad_bytes: float, buckets: int) 
     else:
         bw, alpha = min(intra_bw, per_node * inter_bw), inter_a
     if bits < 16:
-        one = co.compressed_ring_all_reduce_s(bucket * 32 / (8 * scn.parallel.grad_bytes), dp,
-                                              bw, alpha, bits,
-                                              nd.gpu.hbm_bandwidth_bytes_per_s)
+        one = co.compressed_ring_all_reduce_s(
+            bucket * 32 / (8 * scn.parallel.grad_bytes),
+            dp,
+            bw,
+            alpha,
+            bits,
+            nd.gpu.hbm_bandwidth_bytes_per_s,
+        )
+    elif alg is co.Algorithm.AUTO:
+        one = min(
+            co.ring_all_reduce_s(bucket, dp, bw, alpha), co.tree_all_reduce_s(bucket, dp, bw, alpha)
+        )
     elif alg is co.Algorithm.TREE:
         one = co.tree_all_reduce_s(bucket, dp, bw, alpha)
     elif alg is co.Algorithm.HALVING_DOUBLING:
         one = co.halving_doubling_all_reduce_s(bucket, dp, bw, alpha)
     elif alg is co.Algorithm.HIERARCHICAL and nodes > 1 and per_node > 1:
-        one = co.hierarchical_all_reduce_s(bucket, per_node, nodes, intra_bw, intra_a,
-                                           inter_bw, inter_a)
+        one = co.hierarchical_all_reduce_s(
+            bucket, per_node, nodes, intra_bw, intra_a, inter_bw, inter_a
+        )
     else:
         one = co.ring_all_reduce_s(bucket, dp, bw, alpha)
     return one * buckets
@@ -139,29 +163,56 @@ def build_costs(scn: Scenario) -> PipelineCosts:
     dp_s = _dp_s(scn, cluster, grad_bytes, buckets)
     opt_params = params / (lay.dp if p.zero_stage >= 1 else 1)
     opt = optimizer_step_s(opt_params, gpu, eff)
-    return PipelineCosts(p.pp, p.virtual_stages, p.micro_batches, p.schedule, fwd, bwd, ftp, btp,
-                         _p2p_s(scn, cluster), (dp_s,) * p.pp, buckets, p.dp_overlap,
-                         (opt,) * p.pp)
+    return PipelineCosts(
+        p.pp,
+        p.virtual_stages,
+        p.micro_batches,
+        p.schedule,
+        fwd,
+        bwd,
+        ftp,
+        btp,
+        _p2p_s(scn, cluster),
+        (dp_s,) * p.pp,
+        buckets,
+        p.dp_overlap,
+        (opt,) * p.pp,
+    )
 
 
 def memory_of(scn: Scenario) -> MemoryBreakdown:
     p = scn.parallel
-    return memory_per_gpu(scn.model, micro_batch=p.micro_batch, micro_batches=p.micro_batches,
-                          tp=p.tp, pp=p.pp, dp=scn.layout().dp, ep=p.ep,
-                          sequence_parallel=p.sequence_parallel, recompute=p.recompute,
-                          schedule=p.schedule, virtual_stages=p.virtual_stages,
-                          zero_stage=p.zero_stage, grad_bytes=p.grad_bytes)
+    return memory_per_gpu(
+        scn.model,
+        micro_batch=p.micro_batch,
+        micro_batches=p.micro_batches,
+        tp=p.tp,
+        pp=p.pp,
+        dp=scn.layout().dp,
+        ep=p.ep,
+        sequence_parallel=p.sequence_parallel,
+        recompute=p.recompute,
+        schedule=p.schedule,
+        virtual_stages=p.virtual_stages,
+        zero_stage=p.zero_stage,
+        grad_bytes=p.grad_bytes,
+    )
 
 
 def check_fits(scn: Scenario, mem: MemoryBreakdown) -> None:
     """ValueError saying by how much, per component, a model overflows GPU memory."""
     hbm = node(scn.system.node).gpu.hbm_bytes
     if mem.total_bytes > hbm:
-        parts = ", ".join(f"{k.removesuffix('_bytes')} {v / GIB:.1f}"
-                          for k, v in mem.as_dict().items() if k != "total_bytes")
-        raise ValueError(f"model does not fit: needs {mem.total_bytes / GIB:.1f} GiB per GPU > "
-                         f"{hbm / GIB:.1f} GiB by {(mem.total_bytes - hbm) / GIB:.1f} GiB "
-                         f"(GiB: {parts})")
+        parts = ", ".join(
+            f"{k.removesuffix('_bytes')} {v / GIB:.1f}"
+            for k, v in mem.as_dict().items()
+            if k != "total_bytes"
+        )
+        raise ValueError(
+            f"model does not fit: needs {mem.total_bytes / GIB:.1f} GiB per GPU > "
+            f"{hbm / GIB:.1f} GiB by {(mem.total_bytes - hbm) / GIB:.1f} GiB "
+            f"(GiB: {parts})"
+        )
 
 
 @dataclass
@@ -181,17 +232,28 @@ class SimResult:
 
     def to_chrome_trace(self) -> dict:
         """Chrome/Perfetto trace of the first ``sim.trace_iterations`` iterations."""
-        return chrome_trace(self.pipeline.events, self.iteration_s,
-                            self.scenario.sim.trace_iterations, self.scenario.name)
+        return chrome_trace(
+            self.pipeline.events,
+            self.iteration_s,
+            self.scenario.sim.trace_iterations,
+            self.scenario.name,
+        )
 
     def to_dict(self) -> dict:
         """JSON-able summary: metrics with units in the keys, memory in bytes."""
-        return {"scenario": to_dict(self.scenario), "iteration_s": self.iteration_s,
-                "breakdown_s": dict(self.breakdown_s), "tokens_per_s": self.tokens_per_s,
-                "tflops_per_gpu": self.tflops_per_gpu, "mfu": self.mfu,
-                "memory_bytes": self.memory.as_dict(), "global_batch": self.scenario.global_batch,
-                "world_size": self.scenario.layout().size, "simpy_events": self.simpy_events,
-                "wall_s": self.wall_s}
+        return {
+            "scenario": to_dict(self.scenario),
+            "iteration_s": self.iteration_s,
+            "breakdown_s": dict(self.breakdown_s),
+            "tokens_per_s": self.tokens_per_s,
+            "tflops_per_gpu": self.tflops_per_gpu,
+            "mfu": self.mfu,
+            "memory_bytes": self.memory.as_dict(),
+            "global_batch": self.scenario.global_batch,
+            "world_size": self.scenario.layout().size,
+            "simpy_events": self.simpy_events,
+            "wall_s": self.wall_s,
+        }
 
 
 def run(scenario: Scenario, seed: int = 0) -> SimResult:
@@ -208,18 +270,31 @@ def run(scenario: Scenario, seed: int = 0) -> SimResult:
     pr = simulate_pipeline(costs, record=True)
     tot = pr.by_stage[pr.critical_stage]
     dp_exposed = tot.get("dp_exposed", 0.0)
-    breakdown = {"compute_s": tot["compute"], "tp_comm_s": tot["tp"], "pp_comm_s": tot["pp"],
-                 "dp_comm_exposed_s": dp_exposed, "optimizer_s": tot["optimizer"],
-                 "bubble_s": tot["bubble"]}
+    breakdown = {
+        "compute_s": tot["compute"],
+        "tp_comm_s": tot["tp"],
+        "pp_comm_s": tot["pp"],
+        "dp_comm_exposed_s": dp_exposed,
+        "optimizer_s": tot["optimizer"],
+        "bubble_s": tot["bubble"],
+    }
     breakdown["other_s"] = pr.iteration_s - sum(breakdown.values())
     world = scenario.layout().size
     batch = scenario.global_batch
     peak = node(scenario.system.node).gpu.peak_flops(scenario.system.dtype)
     hw_flops = megatron_flops_per_iteration(
-        scenario.model, batch, recompute=scenario.parallel.recompute is Recompute.FULL)
+        scenario.model, batch, recompute=scenario.parallel.recompute is Recompute.FULL
+    )
     model_flops = model_flops_per_iteration(scenario.model, batch)
-    return SimResult(scenario, pr.iteration_s, breakdown,
-                     batch * scenario.model.seq / pr.iteration_s,
-                     hw_flops / (pr.iteration_s * world) / 1e12,
-                     model_flops / (pr.iteration_s * world * peak), mem, pr, pr.simpy_events,
-                     time.perf_counter() - t0)
+    return SimResult(
+        scenario,
+        pr.iteration_s,
+        breakdown,
+        batch * scenario.model.seq / pr.iteration_s,
+        hw_flops / (pr.iteration_s * world) / 1e12,
+        model_flops / (pr.iteration_s * world * peak),
+        mem,
+        pr,
+        pr.simpy_events,
+        time.perf_counter() - t0,
+    )

@@ -17,14 +17,14 @@ Presets are keyed by exact names; an unknown name raises ``ValueError`` listing 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 GB = 1e9
 GIB = 2**30
 TERA = 1e12
 
 
-class DType(str, Enum):
+class DType(StrEnum):
     """Numeric formats a GPU peak is quoted for."""
 
     FP32 = "fp32"
@@ -85,19 +85,63 @@ class GPUSpec:
 GPUS: dict[str, GPUSpec] = {
     g.name: g
     for g in (
-        GPUSpec("A100-40GB", 19.5e12, 156e12, 312e12, 312e12, 0.0, 624e12,
-                40 * GB, 1555 * GB, 400.0, 108),
-        GPUSpec("A100-80GB", 19.5e12, 156e12, 312e12, 312e12, 0.0, 624e12,
-                80 * GB, 2039 * GB, 400.0, 108),
-        GPUSpec("H100-SXM", 66.9e12, 494.7e12, 989.4e12, 989.4e12, 1978.9e12, 1978.9e12,
-                80 * GB, 3350 * GB, 700.0, 132),
-        GPUSpec("H200", 66.9e12, 494.7e12, 989.4e12, 989.4e12, 1978.9e12, 1978.9e12,
-                141 * GB, 4800 * GB, 700.0, 132),
+        GPUSpec(
+            "A100-40GB",
+            19.5e12,
+            156e12,
+            312e12,
+            312e12,
+            0.0,
+            624e12,
+            40 * GB,
+            1555 * GB,
+            400.0,
+            108,
+        ),
+        GPUSpec(
+            "A100-80GB",
+            19.5e12,
+            156e12,
+            312e12,
+            312e12,
+            0.0,
+            624e12,
+            80 * GB,
+            2039 * GB,
+            400.0,
+            108,
+        ),
+        GPUSpec(
+            "H100-SXM",
+            66.9e12,
+            494.7e12,
+            989.4e12,
+            989.4e12,
+            1978.9e12,
+            1978.9e12,
+            80 * GB,
+            3350 * GB,
+            700.0,
+            132,
+        ),
+        GPUSpec(
+            "H200",
+            66.9e12,
+            494.7e12,
+            989.4e12,
+            989.4e12,
+            1978.9e12,
+            1978.9e12,
+            141 * GB,
+            4800 * GB,
+            700.0,
+            132,
+        ),
     )
 }
 
 
-class LinkKind(str, Enum):
+class LinkKind(StrEnum):
     """Where a link sits: inside a node (GPU to GPU) or between nodes (a NIC)."""
 
     INTRA = "intra"
@@ -121,8 +165,10 @@ class LinkSpec:
 
     def __post_init__(self) -> None:
         if self.bandwidth_bytes_per_s <= 0:
-            raise ValueError(f"link {self.name!r}: bandwidth_bytes_per_s"
-                             f"({self.bandwidth_bytes_per_s}) must be > 0")
+            raise ValueError(
+                f"link {self.name!r}: bandwidth_bytes_per_s"
+                f"({self.bandwidth_bytes_per_s}) must be > 0"
+            )
         if self.latency_s < 0:
             raise ValueError(f"link {self.name!r}: latency_s({self.latency_s}) must be >= 0")
         if not 0 < self.efficiency <= 1:
@@ -186,7 +232,7 @@ def link(name: str) -> LinkSpec:
     return _lookup(LINKS, name, "link")
 
 
-class Fabric(str, Enum):
+class Fabric(StrEnum):
     """Inter-node network shape. RAIL: GPU i of every node shares leaf switch i (rail-
     optimised, DGX SuperPOD); FAT_TREE: nodes under leaves, leaves under spines."""
 
@@ -207,8 +253,10 @@ class NodeSpec:
 
     def __post_init__(self) -> None:
         if self.gpus_per_node < 1 or self.nics_per_node < 1:
-            raise ValueError(f"node {self.name!r}: gpus_per_node({self.gpus_per_node}) and "
-                             f"nics_per_node({self.nics_per_node}) must be >= 1")
+            raise ValueError(
+                f"node {self.name!r}: gpus_per_node({self.gpus_per_node}) and "
+                f"nics_per_node({self.nics_per_node}) must be >= 1"
+            )
 
     @property
     def nic_bytes_per_s_per_gpu(self) -> float:

@@ -18,11 +18,11 @@ DP ranks that exchange tokens with all-to-all; it does not change the world size
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import NamedTuple
 
 
-class RankOrder(str, Enum):
+class RankOrder(StrEnum):
     """Which axis varies fastest after TP."""
 
     TP_DP_PP = "tp-dp-pp"  # Megatron-LM default
@@ -62,17 +62,23 @@ class Layout:
         object.__setattr__(self, "order", RankOrder(self.order))
         product = self.dp * self.pp * self.tp
         if self.world_size is not None and product != self.world_size:
-            raise ValueError(f"layout: dp({self.dp}) * pp({self.pp}) * tp({self.tp}) = "
-                             f"{product} != world_size({self.world_size})")
+            raise ValueError(
+                f"layout: dp({self.dp}) * pp({self.pp}) * tp({self.tp}) = "
+                f"{product} != world_size({self.world_size})"
+            )
         if self.dp % self.ep:
             raise ValueError(f"layout: dp({self.dp}) is not divisible by ep({self.ep})")
         g = self.gpus_per_node
         if self.tp <= g and g % self.tp:
-            raise ValueError(f"layout: gpus_per_node({g}) is not divisible by tp({self.tp}); "
-                             f"a TP group would straddle two nodes")
+            raise ValueError(
+                f"layout: gpus_per_node({g}) is not divisible by tp({self.tp}); "
+                f"a TP group would straddle two nodes"
+            )
         if self.tp > g and not self.allow_tp_across_nodes:
-            raise ValueError(f"layout: tp({self.tp}) > gpus_per_node({g}); TP across nodes "
-                             f"needs allow_tp_across_nodes=True")
+            raise ValueError(
+                f"layout: tp({self.tp}) > gpus_per_node({g}); TP across nodes "
+                f"needs allow_tp_across_nodes=True"
+            )
         if self.tp > g and self.tp % g:
             raise ValueError(f"layout: tp({self.tp}) is not a multiple of gpus_per_node({g})")
 
@@ -80,8 +86,10 @@ class Layout:
     def for_world(cls, world_size: int, tp: int = 1, pp: int = 1, **kwargs) -> Layout:
         """The layout with dp = world_size / (tp·pp); ValueError when it does not divide."""
         if world_size < 1 or world_size % (tp * pp):
-            raise ValueError(f"layout: world_size({world_size}) is not divisible by "
-                             f"tp({tp}) * pp({pp}) = {tp * pp}")
+            raise ValueError(
+                f"layout: world_size({world_size}) is not divisible by "
+                f"tp({tp}) * pp({pp}) = {tp * pp}"
+            )
         return cls(tp=tp, pp=pp, dp=world_size // (tp * pp), world_size=world_size, **kwargs)
 
     # --- sizes -------------------------------------------------------------------------
@@ -106,8 +114,10 @@ class Layout:
     def rank(self, dp: int, pp: int, tp: int) -> int:
         """Inverse of :meth:`coords`."""
         if not (0 <= dp < self.dp and 0 <= pp < self.pp and 0 <= tp < self.tp):
-            raise ValueError(f"layout: coordinate (dp={dp}, pp={pp}, tp={tp}) outside "
-                             f"dp({self.dp}) x pp({self.pp}) x tp({self.tp})")
+            raise ValueError(
+                f"layout: coordinate (dp={dp}, pp={pp}, tp={tp}) outside "
+                f"dp({self.dp}) x pp({self.pp}) x tp({self.tp})"
+            )
         if self.order is RankOrder.TP_DP_PP:
             return tp + self.tp * (dp + self.dp * pp)
         return tp + self.tp * (pp + self.pp * dp)
@@ -119,22 +129,31 @@ class Layout:
     # --- groups ------------------------------------------------------------------------
     def tp_groups(self) -> list[list[int]]:
         """Ranks that share a layer's shards, one list per (dp, pp)."""
-        return [[self.rank(d, p, t) for t in range(self.tp)]
-                for p in range(self.pp) for d in range(self.dp)]
+        return [
+            [self.rank(d, p, t) for t in range(self.tp)]
+            for p in range(self.pp)
+            for d in range(self.dp)
+        ]
 
     def pp_groups(self) -> list[list[int]]:
         """The stages of one pipeline in stage order, one list per (dp, tp)."""
-        return [[self.rank(d, p, t) for p in range(self.pp)]
-                for d in range(self.dp) for t in range(self.tp)]
+        return [
+            [self.rank(d, p, t) for p in range(self.pp)]
+            for d in range(self.dp)
+            for t in range(self.tp)
+        ]
 
     def dp_groups(self) -> list[list[int]]:
         """Replicas of the same shard, which all-reduce gradients, one list per (pp, tp)."""
-        return [[self.rank(d, p, t) for d in range(self.dp)]
-                for p in range(self.pp) for t in range(self.tp)]
+        return [
+            [self.rank(d, p, t) for d in range(self.dp)]
+            for p in range(self.pp)
+            for t in range(self.tp)
+        ]
 
     def ep_groups(self) -> list[list[int]]:
         """Expert-parallel groups: ``ep`` consecutive DP ranks of each DP group."""
-        return [g[i:i + self.ep] for g in self.dp_groups() for i in range(0, self.dp, self.ep)]
+        return [g[i : i + self.ep] for g in self.dp_groups() for i in range(0, self.dp, self.ep)]
 
     def nodes_spanned(self, group: list[int]) -> int:
         """How many distinct nodes a group touches."""
@@ -152,8 +171,10 @@ class Layout:
         """ValueError unless ``layers`` splits evenly into pp·v pipeline chunks."""
         chunks = self.pp * virtual_stages
         if layers % chunks:
-            raise ValueError(f"layout: layers({layers}) is not divisible by pp({self.pp}) * "
-                             f"virtual_stages({virtual_stages}) = {chunks}")
+            raise ValueError(
+                f"layout: layers({layers}) is not divisible by pp({self.pp}) * "
+                f"virtual_stages({virtual_stages}) = {chunks}"
+            )
 
     def check_heads(self, heads: int, kv_heads: int | None = None) -> None:
         """ValueError unless attention heads (and KV heads) split evenly over tp."""

@@ -24,7 +24,7 @@ GPipe keeps all m micro-batches.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from simulators.model import (
     Recompute,
@@ -35,7 +35,7 @@ from simulators.model import (
 )
 
 
-class Schedule(str, Enum):
+class Schedule(StrEnum):
     """Pipeline schedules: GPipe (all forwards, then all backwards) and 1F1B (PipeDream-
     Flush, Narayanan et al. 2021 §2.2.1), optionally interleaved with v model chunks."""
 
@@ -57,14 +57,22 @@ class MemoryBreakdown:
         return self.weights_bytes + self.grads_bytes + self.optimizer_bytes + self.activations_bytes
 
     def as_dict(self) -> dict[str, float]:
-        return {"weights_bytes": self.weights_bytes, "grads_bytes": self.grads_bytes,
-                "optimizer_bytes": self.optimizer_bytes,
-                "activations_bytes": self.activations_bytes, "total_bytes": self.total_bytes}
+        return {
+            "weights_bytes": self.weights_bytes,
+            "grads_bytes": self.grads_bytes,
+            "optimizer_bytes": self.optimizer_bytes,
+            "activations_bytes": self.activations_bytes,
+            "total_bytes": self.total_bytes,
+        }
 
 
-def activation_bytes_per_layer(m: TransformerSpec, micro_batch: int, tp: int = 1,
-                               sequence_parallel: bool = False,
-                               recompute: Recompute = Recompute.NONE) -> float:
+def activation_bytes_per_layer(
+    m: TransformerSpec,
+    micro_batch: int,
+    tp: int = 1,
+    sequence_parallel: bool = False,
+    recompute: Recompute = Recompute.NONE,
+) -> float:
     """Korthikanti et al. 2022 eqs. for one layer and one micro-batch (see module doc).
 
     Uses a = heads; for GQA the 5·a·s/h attention-core term is unchanged (scores are per
@@ -81,8 +89,13 @@ def activation_bytes_per_layer(m: TransformerSpec, micro_batch: int, tp: int = 1
     return sbh * (10.0 + 24.0 / t + attn_core / t)
 
 
-def in_flight_layers(m: TransformerSpec, pp: int, micro_batches: int,
-                     schedule: Schedule = Schedule.ONE_F_ONE_B, virtual_stages: int = 1) -> float:
+def in_flight_layers(
+    m: TransformerSpec,
+    pp: int,
+    micro_batches: int,
+    schedule: Schedule = Schedule.ONE_F_ONE_B,
+    virtual_stages: int = 1,
+) -> float:
     """Layer-micro-batches of activations stage 0 holds at its peak.
 
     1F1B: min(p, m) micro-batches × l/p layers; interleaving multiplies by
@@ -95,9 +108,17 @@ def in_flight_layers(m: TransformerSpec, pp: int, micro_batches: int,
     return min(pp, micro_batches) * layers_per_stage * factor
 
 
-def activation_bytes(m: TransformerSpec, micro_batch: int, tp: int, pp: int, micro_batches: int,
-                     sequence_parallel: bool = False, recompute: Recompute = Recompute.NONE,
-                     schedule: Schedule = Schedule.ONE_F_ONE_B, virtual_stages: int = 1) -> float:
+def activation_bytes(
+    m: TransformerSpec,
+    micro_batch: int,
+    tp: int,
+    pp: int,
+    micro_batches: int,
+    sequence_parallel: bool = False,
+    recompute: Recompute = Recompute.NONE,
+    schedule: Schedule = Schedule.ONE_F_ONE_B,
+    virtual_stages: int = 1,
+) -> float:
     """Peak activation bytes on the first pipeline stage.
 
     With full recomputation one layer's complete activations are live while its backward
@@ -110,8 +131,9 @@ def activation_bytes(m: TransformerSpec, micro_batch: int, tp: int, pp: int, mic
     return total
 
 
-def params_per_gpu(m: TransformerSpec, tp: int, pp: int, ep: int = 1,
-                   include_embeddings: bool = True) -> float:
+def params_per_gpu(
+    m: TransformerSpec, tp: int, pp: int, ep: int = 1, include_embeddings: bool = True
+) -> float:
     """Parameters held by a GPU of stage 0: l/p layers (MoE experts split over ``ep``)
     plus the token embedding, all split over t; position embeddings are not split."""
     expert_share = (m.experts - m.experts / ep) * mlp_params(m) if m.is_moe else 0.0
@@ -123,8 +145,14 @@ def params_per_gpu(m: TransformerSpec, tp: int, pp: int, ep: int = 1,
     return total
 
 
-def model_state_bytes(params: float, dp: int, zero_stage: int = 0, weight_bytes: int = 2,
-                      grad_bytes: int = 2, optimizer_bytes: int = 12) -> tuple[float, float, float]:
+def model_state_bytes(
+    params: float,
+    dp: int,
+    zero_stage: int = 0,
+    weight_bytes: int = 2,
+    grad_bytes: int = 2,
+    optimizer_bytes: int = 12,
+) -> tuple[float, float, float]:
     """(weights, grads, optimiser) bytes for ``params`` parameters under ZeRO ``zero_stage``.
 
     Defaults are ZeRO's 2 + 2 + 12 = 16 B/param (Rajbhandari et al. 2020 §3.1).
@@ -139,15 +167,35 @@ def model_state_bytes(params: float, dp: int, zero_stage: int = 0, weight_bytes:
     return w, g, o
 
 
-def memory_per_gpu(m: TransformerSpec, *, micro_batch: int, micro_batches: int, tp: int, pp: int,
-                   dp: int, ep: int = 1, sequence_parallel: bool = False,
-                   recompute: Recompute = Recompute.NONE,
-                   schedule: Schedule = Schedule.ONE_F_ONE_B, virtual_stages: int = 1,
-                   zero_stage: int = 0, grad_bytes: int = 2,
-                   include_embeddings: bool = True) -> MemoryBreakdown:
+def memory_per_gpu(
+    m: TransformerSpec,
+    *,
+    micro_batch: int,
+    micro_batches: int,
+    tp: int,
+    pp: int,
+    dp: int,
+    ep: int = 1,
+    sequence_parallel: bool = False,
+    recompute: Recompute = Recompute.NONE,
+    schedule: Schedule = Schedule.ONE_F_ONE_B,
+    virtual_stages: int = 1,
+    zero_stage: int = 0,
+    grad_bytes: int = 2,
+    include_embeddings: bool = True,
+) -> MemoryBreakdown:
     """Memory of the most loaded GPU (stage 0), by component."""
     params = params_per_gpu(m, tp, pp, ep, include_embeddings)
     w, g, o = model_state_bytes(params, dp, zero_stage, grad_bytes=grad_bytes)
-    act = activation_bytes(m, micro_batch, tp, pp, micro_batches, sequence_parallel, recompute,
-                           schedule, virtual_stages)
+    act = activation_bytes(
+        m,
+        micro_batch,
+        tp,
+        pp,
+        micro_batches,
+        sequence_parallel,
+        recompute,
+        schedule,
+        virtual_stages,
+    )
     return MemoryBreakdown(w, g, o, act)

@@ -13,10 +13,10 @@ Memory per GPU lives in :mod:`simulators.memory`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Recompute(str, Enum):
+class Recompute(StrEnum):
     """Activation recomputation (Korthikanti et al. 2022 §4-5)."""
 
     NONE = "none"
@@ -55,11 +55,15 @@ class TransformerSpec:
             if getattr(self, f) < 1:
                 raise ValueError(f"model {self.name!r}: {f}({getattr(self, f)}) must be >= 1")
         if self.hidden % self.heads:
-            raise ValueError(f"model {self.name!r}: hidden({self.hidden}) is not divisible "
-                             f"by heads({self.heads})")
+            raise ValueError(
+                f"model {self.name!r}: hidden({self.hidden}) is not divisible "
+                f"by heads({self.heads})"
+            )
         if self.heads % self.n_kv_heads:
-            raise ValueError(f"model {self.name!r}: heads({self.heads}) is not divisible by "
-                             f"kv_heads({self.n_kv_heads})")
+            raise ValueError(
+                f"model {self.name!r}: heads({self.heads}) is not divisible by "
+                f"kv_heads({self.n_kv_heads})"
+            )
         if self.top_k > self.experts:
             raise ValueError(f"model {self.name!r}: top_k({self.top_k}) > experts({self.experts})")
 
@@ -82,10 +86,16 @@ class TransformerSpec:
 
 # --- parameters -------------------------------------------------------------------------
 
+
 def attention_params(m: TransformerSpec) -> int:
     """Q, K, V and output projections with biases: h·(h + 2·kv·d) + h² + biases."""
     kv_dim = m.n_kv_heads * m.head_dim
-    return m.hidden * (m.hidden + 2 * kv_dim) + m.hidden * m.hidden + (m.hidden + 2 * kv_dim) + m.hidden
+    return (
+        m.hidden * (m.hidden + 2 * kv_dim)
+        + m.hidden * m.hidden
+        + (m.hidden + 2 * kv_dim)
+        + m.hidden
+    )
 
 
 def mlp_params(m: TransformerSpec) -> int:
@@ -124,6 +134,7 @@ def active_param_count(m: TransformerSpec) -> int:
 
 # --- FLOPs -----------------------------------------------------------------------------
 
+
 def megatron_flops_per_iteration(m: TransformerSpec, batch: int, recompute: bool = True) -> float:
     """Narayanan et al. 2021, eq. 3: F = 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)).
 
@@ -132,10 +143,10 @@ def megatron_flops_per_iteration(m: TransformerSpec, batch: int, recompute: bool
     derivation gives 72·B·s·l·h²·(1 + s/(6h) + V/(12·l·h)). GPT-shaped models only
     (f = 4h, multi-head attention); :func:`model_flops_per_iteration` is the general form.
     """
-    b, s, l, h, v = batch, m.seq, m.layers, m.hidden, m.vocab
+    b, s, n_l, h, v = batch, m.seq, m.layers, m.hidden, m.vocab
     if recompute:
-        return 96.0 * b * s * l * h * h * (1 + s / (6 * h) + v / (16 * l * h))
-    return 72.0 * b * s * l * h * h * (1 + s / (6 * h) + v / (12 * l * h))
+        return 96.0 * b * s * n_l * h * h * (1 + s / (6 * h) + v / (16 * n_l * h))
+    return 72.0 * b * s * n_l * h * h * (1 + s / (6 * h) + v / (12 * n_l * h))
 
 
 def layer_forward_flops_per_token(m: TransformerSpec) -> float:
@@ -168,6 +179,7 @@ def model_flops_per_iteration(m: TransformerSpec, batch: int) -> float:
 
 # --- presets ---------------------------------------------------------------------------
 
+
 def _gpt(name: str, layers: int, hidden: int, heads: int) -> TransformerSpec:
     return TransformerSpec(name, layers, hidden, heads, vocab=51200, seq=2048)
 
@@ -192,15 +204,47 @@ MODELS: dict[str, TransformerSpec] = {
         _gpt("megatron-1t", 128, 25600, 160),
         _gpt("megatron-22b", 48, 6144, 64),
         _gpt("mt-nlg-530b", 105, 20480, 128),
-        TransformerSpec("llama2-7b", 32, 4096, 32, vocab=32000, seq=4096, ffn=11008,
-                        gated_mlp=True, learned_pos_emb=False, tied_embeddings=False),
-        TransformerSpec("llama2-70b", 80, 8192, 64, vocab=32000, seq=4096, kv_heads=8,
-                        ffn=28672, gated_mlp=True, learned_pos_emb=False,
-                        tied_embeddings=False),
+        TransformerSpec(
+            "llama2-7b",
+            32,
+            4096,
+            32,
+            vocab=32000,
+            seq=4096,
+            ffn=11008,
+            gated_mlp=True,
+            learned_pos_emb=False,
+            tied_embeddings=False,
+        ),
+        TransformerSpec(
+            "llama2-70b",
+            80,
+            8192,
+            64,
+            vocab=32000,
+            seq=4096,
+            kv_heads=8,
+            ffn=28672,
+            gated_mlp=True,
+            learned_pos_emb=False,
+            tied_embeddings=False,
+        ),
         # Mixtral-8x7B (Jiang et al. 2024): 32 layers, 4096, 8 experts, top-2, GQA 8.
-        TransformerSpec("mixtral-8x7b", 32, 4096, 32, vocab=32000, seq=4096, kv_heads=8,
-                        ffn=14336, gated_mlp=True, experts=8, top_k=2,
-                        learned_pos_emb=False, tied_embeddings=False),
+        TransformerSpec(
+            "mixtral-8x7b",
+            32,
+            4096,
+            32,
+            vocab=32000,
+            seq=4096,
+            kv_heads=8,
+            ffn=14336,
+            gated_mlp=True,
+            experts=8,
+            top_k=2,
+            learned_pos_emb=False,
+            tied_embeddings=False,
+        ),
     )
 }
 

@@ -40,7 +40,9 @@ class _Fabric:
             self.ports[key] = simpy.Resource(self.env, capacity=1)
         return self.ports[key]
 
-    def path(self, src: int, dst: int, nodes_spanned: int) -> tuple[list[simpy.Resource], float, float]:
+    def path(
+        self, src: int, dst: int, nodes_spanned: int
+    ) -> tuple[list[simpy.Resource], float, float]:
         """Ports, bandwidth (B/s) and α of a message from GPU ``src`` to GPU ``dst``."""
         nd = self.c.node
         g = nd.gpus_per_node
@@ -64,16 +66,19 @@ class _Fabric:
             p.release(r)
 
 
-def simulate_ring_all_reduces(cluster: ClusterSpec, groups: list[list[int]],
-                              size_bytes: float) -> RingResult:
+def simulate_ring_all_reduces(
+    cluster: ClusterSpec, groups: list[list[int]], size_bytes: float
+) -> RingResult:
     """Run one ring all-reduce of ``size_bytes`` per group of global GPU ranks, concurrently.
 
     Ranks are GPU indices in the cluster (node = rank // gpus_per_node); the ring follows the
     order of each group.
     """
     if cluster.num_nodes > MAX_NODES:
-        raise ValueError(f"message-level mode is limited to {MAX_NODES} nodes, got "
-                         f"num_nodes({cluster.num_nodes}); use the analytic mode")
+        raise ValueError(
+            f"message-level mode is limited to {MAX_NODES} nodes, got "
+            f"num_nodes({cluster.num_nodes}); use the analytic mode"
+        )
     env = simpy.Environment()
     fabric = _Fabric(env, cluster)
     done: list[float] = [0.0] * len(groups)
@@ -82,14 +87,23 @@ def simulate_ring_all_reduces(cluster: ClusterSpec, groups: list[list[int]],
     for gi, group in enumerate(groups):
         if any(not 0 <= r < cluster.world_size for r in group):
             raise ValueError(f"group {gi} has ranks outside [0, {cluster.world_size})")
-        env.process(_ring(env, fabric, group, size_bytes, gi, done, counter,
-                          len({r // g for r in group})))
+        env.process(
+            _ring(env, fabric, group, size_bytes, gi, done, counter, len({r // g for r in group}))
+        )
     env.run()
     return RingResult(tuple(done), counter[0])
 
 
-def _ring(env: simpy.Environment, fabric: _Fabric, group: list[int], size_bytes: float,
-          gi: int, done: list[float], counter: list[int], nodes_spanned: int):
+def _ring(
+    env: simpy.Environment,
+    fabric: _Fabric,
+    group: list[int],
+    size_bytes: float,
+    gi: int,
+    done: list[float],
+    counter: list[int],
+    nodes_spanned: int,
+):
     p = len(group)
     if p == 1:
         return

@@ -27,7 +27,9 @@ from simulators.memory import Schedule
 COMPUTE, TP, PP, DP, OPTIMIZER, BUBBLE = "compute", "tp", "pp", "dp", "optimizer", "bubble"
 
 
-def schedule_ops(schedule: Schedule, p: int, v: int, m: int, stage: int) -> list[tuple[str, int, int]]:
+def schedule_ops(
+    schedule: Schedule, p: int, v: int, m: int, stage: int
+) -> list[tuple[str, int, int]]:
     """The ordered (kind "F"/"B", micro-batch, chunk) ops of ``stage``.
 
     1F1B warms up with p−s−1 forwards; interleaved 1F1B (v > 1) follows Megatron-LM's
@@ -106,8 +108,9 @@ class _Sim:
         self.bwd_ready = [[self.env.event() for _ in range(c.m)] for _ in range(nvs)]
         self.links: dict[tuple[int, int], simpy.Resource] = {}
         self.events: list[tuple[int, str, str, float, float]] = []
-        self.totals = [dict.fromkeys((COMPUTE, TP, PP, DP, OPTIMIZER, BUBBLE), 0.0)
-                       for _ in range(c.p)]
+        self.totals = [
+            dict.fromkeys((COMPUTE, TP, PP, DP, OPTIMIZER, BUBBLE), 0.0) for _ in range(c.p)
+        ]
         self.end = [0.0] * c.p
         self.n_events = 0
 
@@ -140,8 +143,9 @@ class _Sim:
     def stage(self, s: int):
         c, env = self.c, self.env
         ops = schedule_ops(c.schedule, c.p, c.v, c.m, s)
-        last_b = {ch: max(i for i, o in enumerate(ops) if o[0] == "B" and o[2] == ch)
-                  for ch in range(c.v)}
+        last_b = {
+            ch: max(i for i, o in enumerate(ops) if o[0] == "B" and o[2] == ch) for ch in range(c.v)
+        }
         buckets = simpy.Store(env)
         n_b = max(1, c.dp_buckets)
         per_chunk = [n_b // c.v + (1 if ch < n_b % c.v else 0) for ch in range(c.v)]
@@ -207,8 +211,7 @@ def simulate_pipeline(costs: PipelineCosts, record: bool = False) -> PipelineRes
         sim.env.process(sim.stage(s))
     sim.env.run()
     crit = max(range(c.p), key=lambda s: sim.end[s])
-    return PipelineResult(sim.end[crit], crit, sim.totals, sim.events,
-                          simpy_events=sim.n_events)
+    return PipelineResult(sim.end[crit], crit, sim.totals, sim.events, simpy_events=sim.n_events)
 
 
 def bubble_fraction_1f1b(p: int, m: int, v: int = 1) -> float:

@@ -70,14 +70,18 @@ class ParallelConfig:
     grad_bytes: int = 2  # bytes per gradient element held and reduced (4: fp32 main grads)
     dp_overlap: bool = True  # overlap bucketed gradient all-reduce with the last backward
     dp_bucket_mb: float = 25.0  # PyTorch DDP default bucket size, MB
-    dp_algorithm: Algorithm = Algorithm.RING
+    dp_algorithm: Algorithm = Algorithm.AUTO  # ring/tree chosen per bucket
     grad_compression_bits: int = 16  # 8 or 4: quantised gradients with per-bucket scales
     rank_order: RankOrder = RankOrder.TP_DP_PP
     allow_tp_across_nodes: bool = False
 
     def __post_init__(self) -> None:
-        for name, enum_type in (("schedule", Schedule), ("recompute", Recompute),
-                                ("dp_algorithm", Algorithm), ("rank_order", RankOrder)):
+        for name, enum_type in (
+            ("schedule", Schedule),
+            ("recompute", Recompute),
+            ("dp_algorithm", Algorithm),
+            ("rank_order", RankOrder),
+        ):
             object.__setattr__(self, name, enum_type(getattr(self, name)))
         for f in ("tp", "pp", "ep", "micro_batch", "micro_batches", "virtual_stages"):
             if getattr(self, f) < 1:
@@ -85,8 +89,10 @@ class ParallelConfig:
         if self.dp_bucket_mb <= 0:
             raise ValueError(f"parallel.dp_bucket_mb({self.dp_bucket_mb}) must be > 0")
         if self.grad_compression_bits not in (4, 8, 16, 32):
-            raise ValueError(f"parallel.grad_compression_bits({self.grad_compression_bits}) "
-                             "must be 4, 8, 16 or 32")
+            raise ValueError(
+                f"parallel.grad_compression_bits({self.grad_compression_bits}) "
+                "must be 4, 8, 16 or 32"
+            )
         if self.virtual_stages > 1 and self.schedule is Schedule.GPIPE:
             raise ValueError("parallel.virtual_stages > 1 needs schedule = '1f1b'")
 
@@ -122,10 +128,15 @@ class Scenario:
 
     def layout(self) -> Layout:
         g = node(self.system.node).gpus_per_node
-        return Layout.for_world(self.system.nodes * g, self.parallel.tp, self.parallel.pp,
-                                ep=self.parallel.ep, gpus_per_node=g,
-                                order=self.parallel.rank_order,
-                                allow_tp_across_nodes=self.parallel.allow_tp_across_nodes)
+        return Layout.for_world(
+            self.system.nodes * g,
+            self.parallel.tp,
+            self.parallel.pp,
+            ep=self.parallel.ep,
+            gpus_per_node=g,
+            order=self.parallel.rank_order,
+            allow_tp_across_nodes=self.parallel.allow_tp_across_nodes,
+        )
 
     @property
     def global_batch(self) -> int:
@@ -184,47 +195,54 @@ def _update(obj: object, section: str, values: dict[str, object]) -> object:
     changes = {}
     for key, raw in values.items():
         if key not in names:
-            raise ValueError(f"unknown field {section}.{key}; known: "
-                             f"{', '.join(sorted(n for n in names if n != 'name'))}")
+            raise ValueError(
+                f"unknown field {section}.{key}; known: "
+                f"{', '.join(sorted(n for n in names if n != 'name'))}"
+            )
         changes[key] = _convert(raw, hints[key], f"{section}.{key}")
     return replace(obj, **changes)
 
 
-def _apply_section(scn: Scenario, section: str, values: dict[str, object]) -> Scenario:
+def _apply_section(parts: dict[str, object], section: str, values: dict[str, object]) -> None:
+    """Update ``parts[section]`` in place; the scenario is validated once, at the end."""
     if section not in SECTIONS:
         raise ValueError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
-    current = getattr(scn, section)
+    current = parts[section]
     values = dict(values)
     if section == "model" and "preset" in values:
         current = model(str(values.pop("preset")))
-    return replace(scn, **{section: _update(current, section, values)})
+    parts[section] = _update(current, section, values)
+
+
+def _parts(scn: Scenario) -> dict[str, object]:
+    return {s: getattr(scn, s) for s in SECTIONS}
 
 
 def apply_overrides(scenario: Scenario, overrides: list[str]) -> Scenario:
     """Apply ``section.field=value`` strings in order (``model.preset=NAME`` swaps the model).
 
-    ValueError names the bad field or value; the returned scenario is validated again.
+    ValueError names the bad field or value; the result is validated as a whole.
     """
-    scn = scenario
+    parts = _parts(scenario)
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, name = key.strip().partition(".")
         if not sep or not dot or not name:
             raise ValueError(f"override {item!r} is not of the form section.field=value")
-        scn = _apply_section(scn, section, {name: value.strip()})
-    return scn
+        _apply_section(parts, section, {name: value.strip()})
+    return Scenario(name=scenario.name, **parts)
 
 
 def from_dict(data: dict, name: str = "custom") -> Scenario:
     """Build a scenario from nested tables (as TOML gives them) over the defaults."""
-    scn = Scenario(name=str(data.get("name", name)))
+    parts = _parts(Scenario())
     for key, values in data.items():
         if key == "name":
             continue
         if not isinstance(values, dict):
             raise ValueError(f"scenario key {key!r} must be a table ([{key}])")
-        scn = _apply_section(scn, key, values)
-    return scn
+        _apply_section(parts, key, values)
+    return Scenario(name=str(data.get("name", name)), **parts)
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -233,8 +251,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if path.suffix != ".toml":
         path = SCENARIO_DIR / f"{name_or_path}.toml"
         if not path.exists():
-            raise ValueError(f"unknown scenario {str(name_or_path)!r}; known: "
-                             f"{', '.join(scenario_names())}")
+            raise ValueError(
+                f"unknown scenario {str(name_or_path)!r}; known: {', '.join(scenario_names())}"
+            )
     elif not path.exists():
         raise ValueError(f"scenario file {str(path)!r} does not exist")
     try:
@@ -251,7 +270,14 @@ def scenario_names() -> list[str]:
 
 def to_dict(scn: Scenario) -> dict:
     """JSON-able nested dict of every field (enums as their values)."""
+
     def plain(v: object) -> object:
         return v.value if isinstance(v, enum.Enum) else v
-    return {"name": scn.name, **{s: {k: plain(v) for k, v in dataclasses.asdict(
-        getattr(scn, s)).items()} for s in SECTIONS}}
+
+    return {
+        "name": scn.name,
+        **{
+            s: {k: plain(v) for k, v in dataclasses.asdict(getattr(scn, s)).items()}
+            for s in SECTIONS
+        },
+    }

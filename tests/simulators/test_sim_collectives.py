@@ -31,10 +31,18 @@ def test_tree_beats_ring_on_latency_loses_on_bandwidth():
 def test_hierarchical_cuts_latency_not_bandwidth():
     # Unpipelined phases: for large messages the intra-node phases add to the inter-node
     # one, so NCCL's flat multi-NIC ring is as fast or faster.
-    args = dict(gpus_per_node=8, nodes=64, intra_bytes_per_s=225e9, intra_alpha_s=2e-6,
-                inter_bytes_per_s_per_gpu=22.5e9, inter_alpha_s=8e-6)
+    args = dict(
+        gpus_per_node=8,
+        nodes=64,
+        intra_bytes_per_s=225e9,
+        intra_alpha_s=2e-6,
+        inter_bytes_per_s_per_gpu=22.5e9,
+        inter_alpha_s=8e-6,
+    )
     small, large = 1e6, 1e10
-    assert co.hierarchical_all_reduce_s(small, **args) < 0.3 * co.flat_ring_all_reduce_s(small, **args)
+    assert co.hierarchical_all_reduce_s(small, **args) < 0.3 * co.flat_ring_all_reduce_s(
+        small, **args
+    )
     ratio = co.hierarchical_all_reduce_s(large, **args) / co.flat_ring_all_reduce_s(large, **args)
     assert 1.0 <= ratio < 2.0
 
@@ -86,9 +94,11 @@ def test_compression_pays_off_only_when_bandwidth_bound():
     fast = dict(p=8, bandwidth_bytes_per_s=230e9, alpha_s=2e-6, hbm_bytes_per_s=1.5e12)
     n = 1e9
     assert co.compressed_ring_all_reduce_s(n, bits=8, **slow) < co.ring_all_reduce_s(
-        n, 64, 1.25e9, 10e-6)
+        n, 64, 1.25e9, 10e-6
+    )
     assert co.compressed_ring_all_reduce_s(n, bits=8, **fast) > 0.5 * co.ring_all_reduce_s(
-        n, 8, 230e9, 2e-6)
+        n, 8, 230e9, 2e-6
+    )
 
 
 def test_negative_bandwidth_is_rejected():

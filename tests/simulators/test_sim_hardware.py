@@ -19,7 +19,8 @@ def test_h100_h200_share_compute_differ_in_memory():
     assert h100.peak_flops("fp8") == h200.peak_flops("fp8") == 1978.9e12
     assert h200.hbm_bytes > h100.hbm_bytes
     assert h200.hbm_bandwidth_bytes_per_s / h100.hbm_bandwidth_bytes_per_s == pytest.approx(
-        4.8 / 3.35)
+        4.8 / 3.35
+    )
 
 
 def test_a100_has_no_fp8():
@@ -51,10 +52,13 @@ def test_cluster_oversubscription_applies_past_a_leaf():
     assert c.inter_node_latency_s(64) > c.inter_node_latency_s(2)
 
 
-@pytest.mark.parametrize("kwargs, msg", [
-    ({"num_nodes": 0}, r"num_nodes\(0\)"),
-    ({"num_nodes": 2, "oversubscription": 0.5}, r"oversubscription\(0.5\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        ({"num_nodes": 0}, r"num_nodes\(0\)"),
+        ({"num_nodes": 2, "oversubscription": 0.5}, r"oversubscription\(0.5\)"),
+    ],
+)
 def test_cluster_rejects_bad_values(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         hw.ClusterSpec(hw.node("dgx-a100"), **kwargs)

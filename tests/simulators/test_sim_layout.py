@@ -11,14 +11,16 @@ def test_megatron_docstring_example():
     # Megatron-LM initialize_model_parallel: 16 GPUs, tp=2, pp=4, dp=2.
     lay = Layout(tp=2, pp=4, dp=2, world_size=16, gpus_per_node=8)
     assert lay.tp_groups()[:4] == [[0, 1], [2, 3], [4, 5], [6, 7]]
-    assert sorted(lay.pp_groups()) == [[0, 4, 8, 12], [1, 5, 9, 13], [2, 6, 10, 14],
-                                       [3, 7, 11, 15]]
+    assert sorted(lay.pp_groups()) == [[0, 4, 8, 12], [1, 5, 9, 13], [2, 6, 10, 14], [3, 7, 11, 15]]
     assert sorted(lay.dp_groups())[:4] == [[0, 2], [1, 3], [4, 6], [5, 7]]
 
 
 def test_world_size_mismatch_prints_every_number():
-    with pytest.raises(ValueError, match=r"dp\(8\) \* pp\(4\) \* tp\(2\) = 64 != "
-                                         r"world_size\(48\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"dp\(8\) \* pp\(4\) \* tp\(2\) = 64 != "
+        r"world_size\(48\)",
+    ):
         Layout(tp=2, pp=4, dp=8, world_size=48)
 
 
@@ -62,8 +64,12 @@ def test_expert_groups_split_dp():
         Layout(dp=8, ep=3)
 
 
-@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.integers(1, 5), dp=st.integers(1, 5),
-       order=st.sampled_from(list(RankOrder)))
+@given(
+    tp=st.sampled_from([1, 2, 4, 8]),
+    pp=st.integers(1, 5),
+    dp=st.integers(1, 5),
+    order=st.sampled_from(list(RankOrder)),
+)
 def test_every_rank_in_exactly_one_group_per_axis(tp, pp, dp, order):
     lay = Layout(tp=tp, pp=pp, dp=dp, order=order)
     for groups in (lay.tp_groups(), lay.pp_groups(), lay.dp_groups()):

@@ -57,16 +57,24 @@ def test_gpipe_holds_all_micro_batches():
     assert one_f == 96 and gpipe == 32 * 12
 
 
-@pytest.mark.parametrize("stage, bytes_per_param", [(0, 16), (1, 4 + 12 / 8), (2, 2 + 14 / 8),
-                                                     (3, 16 / 8)])
+@pytest.mark.parametrize(
+    "stage, bytes_per_param", [(0, 16), (1, 4 + 12 / 8), (2, 2 + 14 / 8), (3, 16 / 8)]
+)
 def test_zero_stages(stage, bytes_per_param):
     w, g, o = mem.model_state_bytes(1.0, dp=8, zero_stage=stage)
     assert w + g + o == pytest.approx(bytes_per_param)
 
 
 def test_memory_per_gpu_totals_components():
-    br = mem.memory_per_gpu(model("gpt3-175b"), micro_batch=1, micro_batches=64, tp=8, pp=8, dp=1,
-                            recompute=Recompute.FULL)
+    br = mem.memory_per_gpu(
+        model("gpt3-175b"),
+        micro_batch=1,
+        micro_batches=64,
+        tp=8,
+        pp=8,
+        dp=1,
+        recompute=Recompute.FULL,
+    )
     d = br.as_dict()
     assert d["total_bytes"] == pytest.approx(sum(v for k, v in d.items() if k != "total_bytes"))
     assert br.optimizer_bytes == 6 * br.weights_bytes

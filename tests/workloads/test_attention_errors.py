@@ -48,8 +48,14 @@ q = torch.randn(2, 3, 10, 4)
         (lambda: KNNMemory(0), r"capacity=0"),
         (lambda: KNNMemory(4).search(q, 1), r"empty"),
         (lambda: ContiguousKVCache(1, 4, 3, 4).append(0, q[0], q[0]), r"exceed max_len=4"),
-        (lambda: PagedKVCache(1, 3, 4, block_size=4).append(0, q[0], q[0]), r"needs 3 more blocks, only 1 free"),
-        (lambda: PagedKVCache(4, 3, 4, block_size=4).append(0, q[0].double(), q[0].double()), r"float32.*float64"),
+        (
+            lambda: PagedKVCache(1, 3, 4, block_size=4).append(0, q[0], q[0]),
+            r"needs 3 more blocks, only 1 free",
+        ),
+        (
+            lambda: PagedKVCache(4, 3, 4, block_size=4).append(0, q[0].double(), q[0].double()),
+            r"float32.*float64",
+        ),
     ],
 )
 def test_bad_input_raises_value_error_naming_values(call, pattern):

@@ -21,7 +21,9 @@ import torch.nn.functional as F
 from ._checks import check_positive, check_qkv
 
 
-def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+def causal_mask(
+    t_q: int, t_k: int | None = None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """(Tq, Tk) bool: query i (at key position Tk - Tq + i) sees keys j <= its position."""
     t_k = t_q if t_k is None else t_k
     pos_q = torch.arange(t_q, device=device)[:, None] + (t_k - t_q)
@@ -29,7 +31,9 @@ def causal_mask(t_q: int, t_k: int | None = None, device: torch.device | str = "
     return pos_k <= pos_q
 
 
-def window_mask(t: int, window: int, *, causal: bool = True, device: torch.device | str = "cpu") -> torch.Tensor:
+def window_mask(
+    t: int, window: int, *, causal: bool = True, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """(T, T) bool band: causal ``0 <= i - j < W``; otherwise ``|i - j| < W``.
 
     ``W`` counts the query itself, so a causal window of 1 is attention to self only.

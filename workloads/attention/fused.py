@@ -22,7 +22,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from ._checks import check_self_attention
 
 
-class Backend(str, Enum):
+class Backend(Enum):
     MATH = "math"
     FLASH = "flash"
     EFFICIENT = "efficient"
@@ -37,14 +37,18 @@ _TORCH_BACKEND = {
 }
 
 
-def sdpa_with_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: Backend, *, causal: bool = True) -> torch.Tensor:
+def sdpa_with_backend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: Backend, *, causal: bool = True
+) -> torch.Tensor:
     """Causal SDPA restricted to one backend: (B, H, T, D). Raises RuntimeError if it cannot run."""
     check_self_attention(q, k, v)
     with sdpa_kernel(_TORCH_BACKEND[Backend(backend)]):
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
 
 
-def available_backends(device: str = "cpu", dtype: torch.dtype = torch.float32, head_dim: int = 64) -> list[Backend]:
+def available_backends(
+    device: str = "cpu", dtype: torch.dtype = torch.float32, head_dim: int = 64
+) -> list[Backend]:
     """The backends that run a small causal call with this device, dtype and head dim."""
     q = torch.randn(1, 1, 16, head_dim, device=device, dtype=dtype)
     found = []

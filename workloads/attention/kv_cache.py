@@ -35,19 +35,54 @@ class KVCache(Protocol):
     def used_bytes(self) -> int: ...
 
 
-def _check_new(k_HTD: torch.Tensor, v_HTD: torch.Tensor, heads: int, head_dim: int, dtype: torch.dtype, device: torch.device) -> int:
-    if k_HTD.shape != v_HTD.shape or k_HTD.dim() != 3 or k_HTD.shape[0] != heads or k_HTD.shape[2] != head_dim:
-        raise ValueError(f"k and v must be (H={heads}, T, D={head_dim}), got {tuple(k_HTD.shape)} and {tuple(v_HTD.shape)}")
-    if k_HTD.dtype != dtype or v_HTD.dtype != dtype or k_HTD.device != device or v_HTD.device != device:
-        raise ValueError(f"cache is {dtype} on {device}; got k {k_HTD.dtype} on {k_HTD.device}, v {v_HTD.dtype} on {v_HTD.device}")
+def _check_new(
+    k_HTD: torch.Tensor,
+    v_HTD: torch.Tensor,
+    heads: int,
+    head_dim: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> int:
+    if (
+        k_HTD.shape != v_HTD.shape
+        or k_HTD.dim() != 3
+        or k_HTD.shape[0] != heads
+        or k_HTD.shape[2] != head_dim
+    ):
+        raise ValueError(
+            f"k and v must be (H={heads}, T, D={head_dim}), got {tuple(k_HTD.shape)} and {tuple(v_HTD.shape)}"
+        )
+    if (
+        k_HTD.dtype != dtype
+        or v_HTD.dtype != dtype
+        or k_HTD.device != device
+        or v_HTD.device != device
+    ):
+        raise ValueError(
+            f"cache is {dtype} on {device}; got k {k_HTD.dtype} on {k_HTD.device}, v {v_HTD.dtype} on {v_HTD.device}"
+        )
     return k_HTD.shape[1]
 
 
 class ContiguousKVCache:
     """``n_slots`` sequences, each with ``max_len`` tokens reserved: k, v (slots, H, max_len, D)."""
 
-    def __init__(self, n_slots: int, max_len: int, n_heads: int, head_dim: int, *, dtype=torch.float32, device="cpu") -> None:
-        for name, val in (("n_slots", n_slots), ("max_len", max_len), ("n_heads", n_heads), ("head_dim", head_dim)):
+    def __init__(
+        self,
+        n_slots: int,
+        max_len: int,
+        n_heads: int,
+        head_dim: int,
+        *,
+        dtype=torch.float32,
+        device="cpu",
+    ) -> None:
+        for name, val in (
+            ("n_slots", n_slots),
+            ("max_len", max_len),
+            ("n_heads", n_heads),
+            ("head_dim", head_dim),
+        ):
             check_positive(name, val)
         self.max_len, self.dtype, self.device = max_len, dtype, torch.device(device)
         self.k = torch.zeros(n_slots, n_heads, max_len, head_dim, dtype=dtype, device=device)
@@ -84,23 +119,43 @@ class PagedKVCache:
     hold); ``pool_bytes`` is the whole pre-allocated pool.
     """
 
-    def __init__(self, n_blocks: int, n_heads: int, head_dim: int, *, block_size: int = 512, dtype=torch.float32, device="cpu") -> None:
-        for name, val in (("n_blocks", n_blocks), ("block_size", block_size), ("n_heads", n_heads), ("head_dim", head_dim)):
+    def __init__(
+        self,
+        n_blocks: int,
+        n_heads: int,
+        head_dim: int,
+        *,
+        block_size: int = 512,
+        dtype=torch.float32,
+        device="cpu",
+    ) -> None:
+        for name, val in (
+            ("n_blocks", n_blocks),
+            ("block_size", block_size),
+            ("n_heads", n_heads),
+            ("head_dim", head_dim),
+        ):
             check_positive(name, val)
         self.block_size, self.dtype, self.device = block_size, dtype, torch.device(device)
-        self.k_pool = torch.zeros(n_blocks, n_heads, block_size, head_dim, dtype=dtype, device=device)
+        self.k_pool = torch.zeros(
+            n_blocks, n_heads, block_size, head_dim, dtype=dtype, device=device
+        )
         self.v_pool = torch.zeros_like(self.k_pool)
         self.free_blocks = list(range(n_blocks - 1, -1, -1))
         self.block_tables: dict[int, list[int]] = {}
         self.lengths: dict[int, int] = {}
 
     def append(self, seq: int, k_HTD: torch.Tensor, v_HTD: torch.Tensor) -> None:
-        n_new = _check_new(k_HTD, v_HTD, self.k_pool.shape[1], self.k_pool.shape[3], self.dtype, self.device)
+        n_new = _check_new(
+            k_HTD, v_HTD, self.k_pool.shape[1], self.k_pool.shape[3], self.dtype, self.device
+        )
         table = self.block_tables.setdefault(seq, [])
         start = self.lengths.get(seq, 0)
         need = math.ceil((start + n_new) / self.block_size) - len(table)
         if need > len(self.free_blocks):
-            raise ValueError(f"sequence {seq} needs {need} more blocks, only {len(self.free_blocks)} free of {self.k_pool.shape[0]}")
+            raise ValueError(
+                f"sequence {seq} needs {need} more blocks, only {len(self.free_blocks)} free of {self.k_pool.shape[0]}"
+            )
         table.extend(self.free_blocks.pop() for _ in range(need))
         written = 0
         while written < n_new:  # copy block by block through the table
@@ -129,7 +184,9 @@ class PagedKVCache:
         lengths = torch.tensor([self.lengths[s] for s in seqs], device=self.device)
 
         def pages(pool: torch.Tensor) -> torch.Tensor:
-            return pool[table_Bn].permute(0, 2, 1, 3, 4).flatten(2, 3)  # (B, n, H, S, D) -> (B, H, n·S, D)
+            return (
+                pool[table_Bn].permute(0, 2, 1, 3, 4).flatten(2, 3)
+            )  # (B, n, H, S, D) -> (B, H, n·S, D)
 
         return pages(self.k_pool), pages(self.v_pool), lengths
 
@@ -141,26 +198,44 @@ class PagedKVCache:
         return 2 * self.k_pool.numel() * self.k_pool.element_size()
 
     def used_bytes(self) -> int:
-        return 2 * sum(self.lengths.values()) * self.k_pool.shape[1] * self.k_pool.shape[3] * self.k_pool.element_size()
+        return (
+            2
+            * sum(self.lengths.values())
+            * self.k_pool.shape[1]
+            * self.k_pool.shape[3]
+            * self.k_pool.element_size()
+        )
 
 
 def decode_attention(q_BHD: torch.Tensor, cache: KVCache, seqs: list[int]) -> torch.Tensor:
     """One decode query per sequence against its whole cache: (B, H, D) -> (B, H, D)."""
     k, v, lengths_B = cache.gather(seqs)
-    if q_BHD.dim() != 3 or q_BHD.shape[0] != len(seqs) or q_BHD.shape[1:] != (k.shape[1], k.shape[3]):
-        raise ValueError(f"q must be (B={len(seqs)}, H={k.shape[1]}, D={k.shape[3]}), got {tuple(q_BHD.shape)}")
-    visible_B11L = (torch.arange(k.shape[2], device=k.device) < lengths_B[:, None])[:, None, None, :]
+    if (
+        q_BHD.dim() != 3
+        or q_BHD.shape[0] != len(seqs)
+        or q_BHD.shape[1:] != (k.shape[1], k.shape[3])
+    ):
+        raise ValueError(
+            f"q must be (B={len(seqs)}, H={k.shape[1]}, D={k.shape[3]}), got {tuple(q_BHD.shape)}"
+        )
+    visible_B11L = (torch.arange(k.shape[2], device=k.device) < lengths_B[:, None])[
+        :, None, None, :
+    ]
     return F.scaled_dot_product_attention(q_BHD[:, :, None], k, v, attn_mask=visible_B11L)[:, :, 0]
 
 
-def decode_step(q_BHD: torch.Tensor, k_BHD: torch.Tensor, v_BHD: torch.Tensor, cache: KVCache, seqs: list[int]) -> torch.Tensor:
+def decode_step(
+    q_BHD: torch.Tensor, k_BHD: torch.Tensor, v_BHD: torch.Tensor, cache: KVCache, seqs: list[int]
+) -> torch.Tensor:
     """Append each sequence's new token, then attend with it: (B, H, D) -> (B, H, D)."""
     for i, s in enumerate(seqs):
         cache.append(s, k_BHD[i, :, None], v_BHD[i, :, None])
     return decode_attention(q_BHD, cache, seqs)
 
 
-def kv_footprint(lengths: list[int], max_len: int, block_size: int, bytes_per_token: int) -> dict[str, int]:
+def kv_footprint(
+    lengths: list[int], max_len: int, block_size: int, bytes_per_token: int
+) -> dict[str, int]:
     """Analytic KV bytes for a batch of ``lengths``: used, contiguous-reserved, paged-reserved.
 
     bytes_per_token = 2 (k and v) · layers · kv_heads · head_dim · element size.
@@ -170,7 +245,8 @@ def kv_footprint(lengths: list[int], max_len: int, block_size: int, bytes_per_to
     return {
         "used_bytes": sum(lengths) * bytes_per_token,
         "contiguous_reserved_bytes": len(lengths) * max_len * bytes_per_token,
-        "paged_reserved_bytes": sum(math.ceil(n / block_size) * block_size for n in lengths) * bytes_per_token,
+        "paged_reserved_bytes": sum(math.ceil(n / block_size) * block_size for n in lengths)
+        * bytes_per_token,
     }
 
 

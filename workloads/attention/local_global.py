@@ -25,30 +25,51 @@ import torch
 
 from ._checks import check_positive, check_self_attention, masked_fill_value
 from .dense import naive_attention, sdpa_attention, window_mask
-from .sliding_window import band_blocks, default_block, sliding_window_attention, softmax_lowp, window_pairs
+from .sliding_window import (
+    band_blocks,
+    default_block,
+    sliding_window_attention,
+    softmax_lowp,
+    window_pairs,
+)
 
 
-def global_index(global_idx: Sequence[int] | torch.Tensor, t: int, device: torch.device) -> torch.Tensor:
+def global_index(
+    global_idx: Sequence[int] | torch.Tensor, t: int, device: torch.device
+) -> torch.Tensor:
     """Validate global-token positions: distinct integers in [0, T); returns a sorted (G,) long tensor."""
     idx = torch.as_tensor(global_idx, device=device)
     if idx.dim() != 1 or idx.numel() == 0 or idx.dtype.is_floating_point:
-        raise ValueError(f"global_idx must be a non-empty 1-D integer list, got shape {tuple(idx.shape)} dtype {idx.dtype}")
+        raise ValueError(
+            f"global_idx must be a non-empty 1-D integer list, got shape {tuple(idx.shape)} dtype {idx.dtype}"
+        )
     idx = idx.long().sort().values
     if int(idx[0]) < 0 or int(idx[-1]) >= t:
-        raise ValueError(f"global_idx must lie in [0, T={t}), got min {int(idx[0])}, max {int(idx[-1])}")
+        raise ValueError(
+            f"global_idx must lie in [0, T={t}), got min {int(idx[0])}, max {int(idx[-1])}"
+        )
     if bool((idx[1:] == idx[:-1]).any()):
         raise ValueError(f"global_idx has repeated positions: {idx.tolist()}")
     return idx
 
 
 def local_global_mask(
-    t: int, window: int, global_idx: Sequence[int] | torch.Tensor, *, causal: bool = True, device: torch.device | str = "cpu"
+    t: int,
+    window: int,
+    global_idx: Sequence[int] | torch.Tensor,
+    *,
+    causal: bool = True,
+    device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """(T, T) bool: band, or key global, or query global; intersected with causal."""
     device = torch.device(device)
     is_global = torch.zeros(t, dtype=torch.bool, device=device)
     is_global[global_index(global_idx, t, device)] = True
-    allowed = window_mask(t, window, causal=False, device=device) | is_global[None, :] | is_global[:, None]
+    allowed = (
+        window_mask(t, window, causal=False, device=device)
+        | is_global[None, :]
+        | is_global[:, None]
+    )
     if causal:
         allowed = allowed & torch.ones(t, t, dtype=torch.bool, device=device).tril()
     return allowed
@@ -82,7 +103,9 @@ def local_global_attention(
     fill = masked_fill_value(q.dtype)
     scores_local = (bands.q_BHNQD @ bands.k_BHNDL * scale).masked_fill(~allowed_local_NQL, fill)
     k_G, v_G = k[:, :, idx_G], v[:, :, idx_G]
-    scores_global = (bands.q_BHNQD @ k_G.transpose(-1, -2)[:, :, None] * scale).masked_fill(~allowed_global_NQG, fill)
+    scores_global = (bands.q_BHNQD @ k_G.transpose(-1, -2)[:, :, None] * scale).masked_fill(
+        ~allowed_global_NQG, fill
+    )
     probs = softmax_lowp(torch.cat([scores_local, scores_global], dim=-1))
     span = scores_local.shape[-1]
     out_BHNQD = probs[..., :span] @ bands.v_BHNLD + probs[..., span:] @ v_G[:, :, None]
@@ -101,17 +124,35 @@ def local_global_pairs(t: int, window: int, n_global: int, *, causal: bool = Tru
 
 
 def local_global_reference(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int, global_idx, *, causal: bool = True
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    window: int,
+    global_idx,
+    *,
+    causal: bool = True,
 ) -> torch.Tensor:
     """Masked-dense reference for :func:`local_global_attention`."""
-    return naive_attention(q, k, v, local_global_mask(q.shape[2], window, global_idx, causal=causal, device=q.device), causal=causal)
+    return naive_attention(
+        q,
+        k,
+        v,
+        local_global_mask(q.shape[2], window, global_idx, causal=causal, device=q.device),
+        causal=causal,
+    )
 
 
 # --- the seed's version -------------------------------------------------------------------
 
 
 def seed_summed_local_global(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int, global_idx, *, causal: bool = True
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    window: int,
+    global_idx,
+    *,
+    causal: bool = True,
 ) -> torch.Tensor:
     """Seed 001 §1.2: ``local_window_attention(...) + global_token_attention(...)``, each with
     its own softmax. Queries before the first global token have no global key (NaN rows there)."""
@@ -144,7 +185,13 @@ class SeedSumReport:
 
 
 def run_seed_summed_local_global(
-    t: int = 256, window: int = 32, n_global: int = 4, *, heads: int = 2, head_dim: int = 16, seed: int = 0
+    t: int = 256,
+    window: int = 32,
+    n_global: int = 4,
+    *,
+    heads: int = 2,
+    head_dim: int = 16,
+    seed: int = 0,
 ) -> SeedSumReport:
     """Run the seed's summed version and the one-softmax version on random inputs."""
     gen = torch.Generator().manual_seed(seed)

@@ -28,7 +28,12 @@ import torch
 from .dense import attention_flops, attention_pairs, naive_attention, sdpa_attention
 from .fused import Backend, sdpa_with_backend
 from .local_global import local_global_attention, local_global_pairs
-from .sliding_window import blocked_window_pairs, default_block, sliding_window_attention, window_pairs
+from .sliding_window import (
+    blocked_window_pairs,
+    default_block,
+    sliding_window_attention,
+    window_pairs,
+)
 from .topk import block_topk_attention, block_topk_pairs, topk_attention
 
 TimeFn = Callable[[Callable[[], Any]], float]
@@ -84,8 +89,12 @@ def _attention_fn(variant: str, t: int, s: SweepShape) -> Callable[..., torch.Te
         "sdpa-math": lambda q, k, v: sdpa_with_backend(q, k, v, Backend.MATH),
         "sdpa-flash": lambda q, k, v: sdpa_with_backend(q, k, v, Backend.FLASH),
         "sliding-window": lambda q, k, v: sliding_window_attention(q, k, v, min(s.window, t)),
-        "local-global": lambda q, k, v: local_global_attention(q, k, v, min(s.window, t), list(range(min(s.n_global, t)))),
-        "block-topk": lambda q, k, v: block_topk_attention(q, k, v, s.block, min(s.n_blocks, -(-t // s.block))),
+        "local-global": lambda q, k, v: local_global_attention(
+            q, k, v, min(s.window, t), list(range(min(s.n_global, t)))
+        ),
+        "block-topk": lambda q, k, v: block_topk_attention(
+            q, k, v, s.block, min(s.n_blocks, -(-t // s.block))
+        ),
         "topk-exact": lambda q, k, v: topk_attention(q, k, v, min(s.top_k, t)),
     }
     if variant not in fns:
@@ -93,16 +102,35 @@ def _attention_fn(variant: str, t: int, s: SweepShape) -> Callable[..., torch.Te
     return fns[variant]
 
 
-SWEEP_VARIANTS = ("dense-naive", "dense-sdpa", "sdpa-math", "sdpa-flash", "sliding-window", "local-global", "block-topk", "topk-exact")
+SWEEP_VARIANTS = (
+    "dense-naive",
+    "dense-sdpa",
+    "sdpa-math",
+    "sdpa-flash",
+    "sliding-window",
+    "local-global",
+    "block-topk",
+    "topk-exact",
+)
 
 
-def make_sweep_case(variant: str, t: int, shape: SweepShape, *, seed: int = 0) -> tuple[Callable[[], Any], float]:
+def make_sweep_case(
+    variant: str, t: int, shape: SweepShape, *, seed: int = 0
+) -> tuple[Callable[[], Any], float]:
     """Build inputs for one sweep point: returns (zero-argument fn, useful FLOPs of one call)."""
     attn = _attention_fn(variant, t, shape)
     gen = torch.Generator(device=shape.device).manual_seed(seed)
     dtype = getattr(torch, shape.dtype)
     q, k, v = (
-        torch.randn(shape.batch, shape.heads, t, shape.head_dim, generator=gen, device=shape.device, dtype=dtype).requires_grad_(shape.backward)
+        torch.randn(
+            shape.batch,
+            shape.heads,
+            t,
+            shape.head_dim,
+            generator=gen,
+            device=shape.device,
+            dtype=dtype,
+        ).requires_grad_(shape.backward)
         for _ in range(3)
     )
     flops = attention_flops(shape.batch, shape.heads, shape.head_dim, _pairs(variant, t, shape))
@@ -196,7 +224,9 @@ def fit_loglog_slope(xs: Iterable[float], ys: Iterable[float]) -> float:
     """Least-squares slope of log(y) against log(x): the scaling exponent ``p`` in y ∝ x^p."""
     x, y = np.asarray(list(xs), dtype=float), np.asarray(list(ys), dtype=float)
     if x.size < 2 or x.size != y.size or (x <= 0).any() or (y <= 0).any():
-        raise ValueError(f"need >= 2 positive (x, y) pairs of equal count, got {x.size} x and {y.size} y")
+        raise ValueError(
+            f"need >= 2 positive (x, y) pairs of equal count, got {x.size} x and {y.size} y"
+        )
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
@@ -207,7 +237,11 @@ def scaling_exponents(records: Iterable[SweepRecord], metric: str = "time_s") ->
         value = getattr(r, metric)
         if value:
             by_variant.setdefault(r.variant, []).append((r.seq_len, value))
-    return {v: fit_loglog_slope(*zip(*pts, strict=True)) for v, pts in by_variant.items() if len(pts) >= 2}
+    return {
+        v: fit_loglog_slope(*zip(*pts, strict=True))
+        for v, pts in by_variant.items()
+        if len(pts) >= 2
+    }
 
 
 @dataclass(frozen=True)
@@ -246,12 +280,16 @@ class FlopRateRatio:
         return self.swa_executed_flops / self.swa_time_s / self.matmul_flops_per_s
 
 
-def swa_matmul_flop_rate(t: int, time_fn: TimeFn, shape: SweepShape = SweepShape(), *, block: int | None = None) -> FlopRateRatio:
+def swa_matmul_flop_rate(
+    t: int, time_fn: TimeFn, shape: SweepShape = SweepShape(), *, block: int | None = None
+) -> FlopRateRatio:
     """Time blocked SWA (forward) and a plain matmul of the same block shapes on this machine."""
     window = min(shape.window, t)
     block = default_block(window, t) if block is None else block
     dev, dtype = shape.device, getattr(torch, shape.dtype)
-    q, k, v = torch.randn(3, shape.batch, shape.heads, t, shape.head_dim, device=dev, dtype=dtype).unbind(0)
+    q, k, v = torch.randn(
+        3, shape.batch, shape.heads, t, shape.head_dim, device=dev, dtype=dtype
+    ).unbind(0)
     n = -(-t // block)
     span = block + window - 1
     bhn = shape.batch * shape.heads * n

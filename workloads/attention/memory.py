@@ -24,7 +24,7 @@ from .dense import naive_attention, window_mask
 from .sliding_window import sliding_window_attention, softmax_lowp
 
 
-class Eviction(str, Enum):
+class Eviction(Enum):
     FIFO = "fifo"  # drop the oldest entries
     LRU = "lru"  # drop the entries retrieved least recently (an insert counts as a use)
 
@@ -56,9 +56,15 @@ class KNNMemory:
     def add(self, k: torch.Tensor, v: torch.Tensor) -> None:
         """Append (B, H, T, D) keys and values, then evict down to ``capacity``."""
         if k.shape != v.shape or k.dim() != 4:
-            raise ValueError(f"k and v must be equal (B, H, T, D) shapes, got {tuple(k.shape)}, {tuple(v.shape)}")
-        if self.keys is not None and (k.shape[:2] != self.keys.shape[:2] or k.shape[3] != self.keys.shape[3]):
-            raise ValueError(f"new keys {tuple(k.shape)} do not match the bank's (B, H, M, D) = {tuple(self.keys.shape)}")
+            raise ValueError(
+                f"k and v must be equal (B, H, T, D) shapes, got {tuple(k.shape)}, {tuple(v.shape)}"
+            )
+        if self.keys is not None and (
+            k.shape[:2] != self.keys.shape[:2] or k.shape[3] != self.keys.shape[3]
+        ):
+            raise ValueError(
+                f"new keys {tuple(k.shape)} do not match the bank's (B, H, M, D) = {tuple(self.keys.shape)}"
+            )
         b, h, t, _ = k.shape
         stamps = torch.arange(self._clock, self._clock + t, device=k.device).expand(b, h, t)
         self._clock += t
@@ -74,13 +80,22 @@ class KNNMemory:
             self._evict()
 
     def _evict(self) -> None:
-        stamp = self._inserted if self.eviction is Eviction.FIFO else self._used * (1 << 32) + self._inserted
+        stamp = (
+            self._inserted
+            if self.eviction is Eviction.FIFO
+            else self._used * (1 << 32) + self._inserted
+        )
         keep_BHM = stamp.topk(self.capacity, dim=-1).indices
-        keep_BHM = keep_BHM.gather(-1, self._inserted.gather(-1, keep_BHM).argsort(dim=-1))  # oldest first
+        keep_BHM = keep_BHM.gather(
+            -1, self._inserted.gather(-1, keep_BHM).argsort(dim=-1)
+        )  # oldest first
         d = self.keys.shape[-1]
         idx = keep_BHM[..., None].expand(-1, -1, -1, d)
         self.keys, self.values = self.keys.gather(2, idx), self.values.gather(2, idx)
-        self._inserted, self._used = self._inserted.gather(-1, keep_BHM), self._used.gather(-1, keep_BHM)
+        self._inserted, self._used = (
+            self._inserted.gather(-1, keep_BHM),
+            self._used.gather(-1, keep_BHM),
+        )
 
     def search(self, q: torch.Tensor, top_m: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact inner-product kNN: (B, H, T, D) queries -> keys, values (B, H, T, m, D)."""
@@ -88,14 +103,18 @@ class KNNMemory:
             raise ValueError("search on an empty memory bank")
         check_topk(top_m, len(self), "top_m")
         if q.shape[:2] != self.keys.shape[:2] or q.shape[3] != self.keys.shape[3]:
-            raise ValueError(f"queries {tuple(q.shape)} do not match the bank's (B, H, M, D) = {tuple(self.keys.shape)}")
+            raise ValueError(
+                f"queries {tuple(q.shape)} do not match the bank's (B, H, M, D) = {tuple(self.keys.shape)}"
+            )
         with torch.no_grad():
             ids_BHTm = (q @ self.keys.transpose(-1, -2)).topk(top_m, dim=-1).indices
         b, h, t, _ = q.shape
         self._used = self._used.scatter(-1, ids_BHTm.flatten(2), self._clock)
         self._clock += 1
         flat = ids_BHTm.reshape(b, h, t * top_m, 1).expand(-1, -1, -1, q.shape[-1])
-        return self.keys.gather(2, flat).view(b, h, t, top_m, -1), self.values.gather(2, flat).view(b, h, t, top_m, -1)
+        return self.keys.gather(2, flat).view(b, h, t, top_m, -1), self.values.gather(2, flat).view(
+            b, h, t, top_m, -1
+        )
 
 
 class MemoryAugmentedAttention(nn.Module):
@@ -109,9 +128,19 @@ class MemoryAugmentedAttention(nn.Module):
         super().__init__()
         self.window = check_positive("window", window)
         self.top_m = check_positive("top_m", top_m)
-        self.gate_logit_H = nn.Parameter(torch.full((check_positive("n_heads", n_heads),), float(gate_init)))
+        self.gate_logit_H = nn.Parameter(
+            torch.full((check_positive("n_heads", n_heads),), float(gate_init))
+        )
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, memory: KNNMemory | None = None, *, update: bool = True) -> torch.Tensor:
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        memory: KNNMemory | None = None,
+        *,
+        update: bool = True,
+    ) -> torch.Tensor:
         _, h, _, _ = check_self_attention(q, k, v)
         if h != self.gate_logit_H.shape[0]:
             raise ValueError(f"q has H={h} heads but the gate has {self.gate_logit_H.shape[0]}")
@@ -130,8 +159,14 @@ class MemoryAugmentedAttention(nn.Module):
 
 
 def memory_attention_reference(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bank_k: torch.Tensor, bank_v: torch.Tensor,
-    window: int, top_m: int, gate_logit_H: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bank_k: torch.Tensor,
+    bank_v: torch.Tensor,
+    window: int,
+    top_m: int,
+    gate_logit_H: torch.Tensor,
 ) -> torch.Tensor:
     """Masked-dense reference: window-masked local attention, and attention over the whole bank
     masked to each query's ``m`` best keys (found by sorting), mixed by the sigmoid gate."""

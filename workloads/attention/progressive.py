@@ -27,9 +27,11 @@ from .sliding_window import sliding_window_attention
 from .topk import block_selection_mask, block_topk_attention, topk_attention, topk_reference
 
 
-class AttentionKind(str, Enum):
+class AttentionKind(Enum):
     DENSE = "dense"  # fused scaled_dot_product_attention
-    DENSE_MATERIALISED = "dense-materialised"  # explicit T×T scores (the pre-FlashAttention baseline)
+    DENSE_MATERIALISED = (
+        "dense-materialised"  # explicit T×T scores (the pre-FlashAttention baseline)
+    )
     WINDOW = "window"
     TOPK = "topk"  # exact per-query top-k
     BLOCK_TOPK = "block-topk"  # block selection
@@ -59,7 +61,9 @@ class AttentionSpec:
         if self.kind is AttentionKind.TOPK and (self.top_k is None or self.top_k <= 0):
             raise ValueError(f"a top-k layer needs top_k > 0, got top_k={self.top_k}")
         if self.block <= 0 or self.n_blocks <= 0:
-            raise ValueError(f"block and n_blocks must be > 0, got block={self.block}, n_blocks={self.n_blocks}")
+            raise ValueError(
+                f"block and n_blocks must be > 0, got block={self.block}, n_blocks={self.n_blocks}"
+            )
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spec: AttentionSpec) -> torch.Tensor:
@@ -76,7 +80,9 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spec: AttentionSpe
     return block_topk_attention(q, k, v, spec.block, min(spec.n_blocks, math.ceil(t / spec.block)))
 
 
-def reference_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spec: AttentionSpec) -> torch.Tensor:
+def reference_attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, spec: AttentionSpec
+) -> torch.Tensor:
     """The masked-dense reference for :func:`attend`."""
     t = q.shape[2]
     if spec.kind is AttentionKind.WINDOW:
@@ -99,7 +105,9 @@ def progressive_schedule(
     """Seed 004 §2.1's schedule: a third window-``first_window``, a third widening to dense, a
     third sparse (default block top-k, 64-token blocks, 8 blocks = 512 keys)."""
     if n_layers < 3:
-        raise ValueError(f"a progressive schedule needs n_layers >= 3 (early, middle, late), got {n_layers}")
+        raise ValueError(
+            f"a progressive schedule needs n_layers >= 3 (early, middle, late), got {n_layers}"
+        )
     if first_window <= 0 or seq_len <= 0:
         raise ValueError(f"first_window and seq_len must be > 0, got {first_window}, {seq_len}")
     sparse = sparse or AttentionSpec(AttentionKind.BLOCK_TOPK, block=64, n_blocks=8)
@@ -109,7 +117,11 @@ def progressive_schedule(
     middle = []
     for i in range(1, n_mid + 1):
         w = round(first_window * (seq_len / first_window) ** (i / n_mid))
-        middle.append(AttentionSpec(AttentionKind.DENSE) if w >= seq_len else AttentionSpec(AttentionKind.WINDOW, window=w))
+        middle.append(
+            AttentionSpec(AttentionKind.DENSE)
+            if w >= seq_len
+            else AttentionSpec(AttentionKind.WINDOW, window=w)
+        )
     return (*early, *middle, *([sparse] * n_late))
 
 
@@ -131,7 +143,9 @@ class SelfAttention(nn.Module):
 
     def forward(self, x_BTC: torch.Tensor, *, reference: bool = False) -> torch.Tensor:
         b, t, c = x_BTC.shape
-        q, k, v = self.qkv(x_BTC).view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = (
+            self.qkv(x_BTC).view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4)
+        )
         y_BHTD = (reference_attend if reference else attend)(q, k, v, self.spec)
         return self.proj(y_BHTD.transpose(1, 2).reshape(b, t, c))
 

@@ -28,10 +28,12 @@ def _check_threshold(threshold: float) -> float:
     return threshold
 
 
-def prune_weights(probs: torch.Tensor, threshold: float, *, renormalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def prune_weights(
+    probs: torch.Tensor, threshold: float, *, renormalize: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero weights < ``threshold`` (the row maximum is always kept): (pruned, kept mask)."""
     _check_threshold(threshold)
-    kept = probs >= threshold
+    kept = (probs >= threshold) & (probs > 0)  # masked keys (weight 0) are never "kept"
     kept = kept.scatter(-1, probs.argmax(dim=-1, keepdim=True), True)
     pruned = probs * kept
     if renormalize:
@@ -40,11 +42,19 @@ def prune_weights(probs: torch.Tensor, threshold: float, *, renormalize: bool = 
 
 
 def pruned_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, threshold: float = 0.1, *, renormalize: bool = True, causal: bool = True
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    threshold: float = 0.1,
+    *,
+    renormalize: bool = True,
+    causal: bool = True,
 ) -> torch.Tensor:
     """Dense attention with post-softmax pruning: (B, H, Tq, D). Computes all T×T scores."""
     check_qkv(q, k, v)
-    pruned, _ = prune_weights(naive_attention_weights(q, k, causal=causal), threshold, renormalize=renormalize)
+    pruned, _ = prune_weights(
+        naive_attention_weights(q, k, causal=causal), threshold, renormalize=renormalize
+    )
     return pruned @ v
 
 
@@ -67,7 +77,13 @@ class PruneReport:
 
 
 def prune_report(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, threshold: float = 0.1, *, renormalize: bool = True, causal: bool = True
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    threshold: float = 0.1,
+    *,
+    renormalize: bool = True,
+    causal: bool = True,
 ) -> PruneReport:
     """Measure kept fraction and output error of pruning on given (B, H, T, D) tensors."""
     b, h, t_q, t_k, _ = check_qkv(q, k, v)

@@ -28,11 +28,16 @@ CPU = {"batch": 1, "heads": 4, "seq_len": 4096, "head_dim": 64}
 GPU = {"batch": 1, "heads": 16, "seq_len": 16384, "head_dim": 128}
 
 
-def _qkv(p: Mapping[str, Any], device: str, dtype: str, *, seed: int = 0, grad: bool = False) -> tuple[torch.Tensor, ...]:
+def _qkv(
+    p: Mapping[str, Any], device: str, dtype: str, *, seed: int = 0, grad: bool = False
+) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator(device=device).manual_seed(seed)
     shape = (p["batch"], p["heads"], p["seq_len"], p["head_dim"])
     return tuple(
-        torch.randn(shape, generator=gen, device=device, dtype=getattr(torch, dtype)).requires_grad_(grad) for _ in range(3)
+        torch.randn(
+            shape, generator=gen, device=device, dtype=getattr(torch, dtype)
+        ).requires_grad_(grad)
+        for _ in range(3)
     )
 
 
@@ -55,7 +60,14 @@ def _no_grad(fn: Callable[[], Any]) -> Callable[[], Any]:
 
 
 def _attention_case(
-    p: Mapping[str, Any], device: str, dtype: str, fn, ref, pairs: int, *, materialised: bool = False
+    p: Mapping[str, Any],
+    device: str,
+    dtype: str,
+    fn,
+    ref,
+    pairs: int,
+    *,
+    materialised: bool = False,
 ) -> Case:
     q, k, v = _qkv(p, device, dtype)
     return Case(
@@ -68,8 +80,24 @@ def _attention_case(
     )
 
 
+ATTENTION_WORKLOADS: dict[str, Workload] = {}
+
+
 def _define(name: str, claims: tuple[str, ...], sizes: dict, build, description: str) -> Workload:
-    return register(Workload(name=name, claim_ids=claims, sizes=sizes, build=lambda s, dev, dt: build(sizes[s], dev, dt), description=description))
+    def build_size(size: str, device: str, dtype: str) -> Case:
+        if size not in sizes:
+            raise ValueError(
+                f"workload {name!r}: unknown size {size!r}; use one of {sorted(sizes)}"
+            )
+        return build(sizes[size], device, dtype)
+
+    workload = register(
+        Workload(
+            name=name, claim_ids=claims, sizes=sizes, build=build_size, description=description
+        )
+    )
+    ATTENTION_WORKLOADS[name] = workload
+    return workload
 
 
 # --- dense ------------------------------------------------------------------------------
@@ -78,26 +106,48 @@ _define(
     "attention-dense-naive",
     ("000-attention-quadratic", "003-flashattn2-3x", "004-progressive-attn-16k-mem-58pct"),
     {"tiny": TINY, "cpu": CPU, "gpu": {**GPU, "seq_len": 8192}},
-    lambda p, dev, dt: _attention_case(p, dev, dt, dense.naive_attention, None, dense.attention_pairs(p["seq_len"]), materialised=True),
+    lambda p, dev, dt: _attention_case(
+        p,
+        dev,
+        dt,
+        dense.naive_attention,
+        None,
+        dense.attention_pairs(p["seq_len"]),
+        materialised=True,
+    ),
     "causal attention with explicit T×T scores and mask (the reference)",
 )
 _define(
     "attention-dense-sdpa",
-    ("000-attention-quadratic", "000-swa-linear-complexity", "000-swa-threshold-2k", "000-sqa-topk-6x-at-1024", "004-progressive-attn-2.3x"),
+    (
+        "000-attention-quadratic",
+        "000-swa-linear-complexity",
+        "000-swa-threshold-2k",
+        "000-sqa-topk-6x-at-1024",
+        "004-progressive-attn-2.3x",
+    ),
     {"tiny": TINY, "cpu": CPU, "gpu": GPU},
-    lambda p, dev, dt: _attention_case(p, dev, dt, dense.sdpa_attention, dense.naive_attention, dense.attention_pairs(p["seq_len"])),
+    lambda p, dev, dt: _attention_case(
+        p, dev, dt, dense.sdpa_attention, dense.naive_attention, dense.attention_pairs(p["seq_len"])
+    ),
     "causal attention through scaled_dot_product_attention",
 )
 
 # --- sliding window -----------------------------------------------------------------------
 
-_SWA_SIZES = {"tiny": {**TINY, "window": 8}, "cpu": {**CPU, "window": 512}, "gpu": {**GPU, "seq_len": 8192, "window": 512}}
+_SWA_SIZES = {
+    "tiny": {**TINY, "window": 8},
+    "cpu": {**CPU, "window": 512},
+    "gpu": {**GPU, "seq_len": 8192, "window": 512},
+}
 _define(
     "attention-sliding-window",
     ("000-swa-linear-complexity", "000-swa-threshold-2k", "003-swa-16k-65pct-compute"),
     _SWA_SIZES,
     lambda p, dev, dt: _attention_case(
-        p, dev, dt,
+        p,
+        dev,
+        dt,
         partial(sliding_window.sliding_window_attention, window=p["window"]),
         partial(sliding_window.band_reference, window=p["window"]),
         sliding_window.window_pairs(p["seq_len"], p["window"]),
@@ -109,9 +159,16 @@ _define(
     ("000-swa-pseudocode",),
     _SWA_SIZES,
     lambda p, dev, dt: _attention_case(
-        p, dev, dt,
+        p,
+        dev,
+        dt,
         partial(sliding_window.overlapping_window_attention, window=p["window"]),
-        lambda q, k, v: dense.naive_attention(q, k, v, sliding_window.overlapping_window_mask(p["seq_len"], p["window"], device=q.device)),
+        lambda q, k, v: dense.naive_attention(
+            q,
+            k,
+            v,
+            sliding_window.overlapping_window_mask(p["seq_len"], p["window"], device=q.device),
+        ),
         2 * p["seq_len"] * p["window"],
     ),
     "seed 000 §2.1's overlapping windows (stride W/2), stitched correctly",
@@ -123,7 +180,9 @@ _define(
 def _local_global(p, dev, dt) -> Case:
     idx = list(range(p["n_global"]))
     return _attention_case(
-        p, dev, dt,
+        p,
+        dev,
+        dt,
         partial(local_global.local_global_attention, window=p["window"], global_idx=idx),
         partial(local_global.local_global_reference, window=p["window"], global_idx=idx),
         local_global.local_global_pairs(p["seq_len"], p["window"], p["n_global"]),
@@ -133,7 +192,11 @@ def _local_global(p, dev, dt) -> Case:
 _define(
     "attention-local-global",
     ("001-sparse-attn-n-log-n", "001-sparse-attn-sum-outputs"),
-    {"tiny": {**TINY, "window": 8, "n_global": 3}, "cpu": {**CPU, "window": 32, "n_global": 16}, "gpu": {**GPU, "seq_len": 8192, "window": 32, "n_global": 64}},
+    {
+        "tiny": {**TINY, "window": 8, "n_global": 3},
+        "cpu": {**CPU, "window": 32, "n_global": 16},
+        "gpu": {**GPU, "seq_len": 8192, "window": 32, "n_global": 64},
+    },
     _local_global,
     "Longformer-style window (W=32) + G global tokens, one softmax over the union",
 )
@@ -147,8 +210,13 @@ _define(
     ("000-sqa-topk-6x-at-1024",),
     _TOPK_SIZES,
     lambda p, dev, dt: _attention_case(
-        p, dev, dt, partial(topk.topk_attention, top_k=p["top_k"]), partial(topk.topk_reference, top_k=p["top_k"]),
-        dense.attention_pairs(p["seq_len"]), materialised=True,
+        p,
+        dev,
+        dt,
+        partial(topk.topk_attention, top_k=p["top_k"]),
+        partial(topk.topk_reference, top_k=p["top_k"]),
+        dense.attention_pairs(p["seq_len"]),
+        materialised=True,
     ),
     "exact per-query top-k attention (needs all T×T scores)",
 )
@@ -157,7 +225,9 @@ _define(
     ("000-sqa-topk-6x-at-1024",),
     _TOPK_SIZES,
     lambda p, dev, dt: _attention_case(
-        p, dev, dt,
+        p,
+        dev,
+        dt,
         partial(topk.block_topk_attention, block=p["block"], n_blocks=p["n_blocks"]),
         partial(topk.block_topk_reference, block=p["block"], n_blocks=p["n_blocks"]),
         topk.block_topk_pairs(p["seq_len"], p["block"], p["n_blocks"]),
@@ -171,13 +241,16 @@ _define(
 def _stack_case(p, dev, dt, schedule: Callable[[Mapping[str, Any]], tuple]) -> Case:
     torch.manual_seed(0)
     specs = schedule(p)
-    model = progressive.AttentionStack(specs, p["d_model"], p["heads"]).to(device=dev, dtype=getattr(torch, dt))
+    model = progressive.AttentionStack(specs, p["d_model"], p["heads"]).to(
+        device=dev, dtype=getattr(torch, dt)
+    )
     x = torch.randn(p["batch"], p["seq_len"], p["d_model"], device=dev, dtype=getattr(torch, dt))
     head_dim = p["d_model"] // p["heads"]
     pairs = sum(_spec_pairs(s, p["seq_len"]) for s in specs)
     return Case(
         fn=_no_grad(lambda: model(x)),
-        flops=dense.attention_flops(p["batch"], p["heads"], head_dim, pairs) + 2 * 4 * p["d_model"] ** 2 * p["batch"] * p["seq_len"] * len(specs),
+        flops=dense.attention_flops(p["batch"], p["heads"], head_dim, pairs)
+        + 2 * 4 * p["d_model"] ** 2 * p["batch"] * p["seq_len"] * len(specs),
         bytes_moved=None,
         reference=_no_grad(lambda: model(x, reference=True)),
         params={**p, "schedule": [(s.kind.value, s.window) for s in specs]},
@@ -195,15 +268,46 @@ def _spec_pairs(spec: progressive.AttentionSpec, t: int) -> int:
 
 
 _STACK_SIZES = {
-    "tiny": {"batch": 2, "heads": 2, "seq_len": 37, "d_model": 16, "n_layers": 6, "first_window": 4, "block": 8, "n_blocks": 2},
-    "cpu": {"batch": 1, "heads": 4, "seq_len": 4096, "d_model": 256, "n_layers": 6, "first_window": 32, "block": 64, "n_blocks": 8},
-    "gpu": {"batch": 1, "heads": 16, "seq_len": 16384, "d_model": 2048, "n_layers": 12, "first_window": 32, "block": 64, "n_blocks": 8},
+    "tiny": {
+        "batch": 2,
+        "heads": 2,
+        "seq_len": 37,
+        "d_model": 16,
+        "n_layers": 6,
+        "first_window": 4,
+        "block": 8,
+        "n_blocks": 2,
+    },
+    "cpu": {
+        "batch": 1,
+        "heads": 4,
+        "seq_len": 4096,
+        "d_model": 256,
+        "n_layers": 6,
+        "first_window": 32,
+        "block": 64,
+        "n_blocks": 8,
+    },
+    "gpu": {
+        "batch": 1,
+        "heads": 16,
+        "seq_len": 16384,
+        "d_model": 2048,
+        "n_layers": 12,
+        "first_window": 32,
+        "block": 64,
+        "n_blocks": 8,
+    },
 }
 
 
 def _progressive_specs(p) -> tuple:
-    sparse = progressive.AttentionSpec(progressive.AttentionKind.BLOCK_TOPK, block=p["block"], n_blocks=p["n_blocks"])
-    return progressive.progressive_schedule(p["n_layers"], p["seq_len"], first_window=p["first_window"], sparse=sparse)
+    sparse = progressive.AttentionSpec(
+        progressive.AttentionKind.BLOCK_TOPK, block=p["block"], n_blocks=p["n_blocks"]
+    )
+    return progressive.progressive_schedule(
+        p["n_layers"], p["seq_len"], first_window=p["first_window"], sparse=sparse
+    )
 
 
 _define(
@@ -218,7 +322,12 @@ for _kind in (progressive.AttentionKind.DENSE, progressive.AttentionKind.DENSE_M
         f"attention-stack-{_kind.value}",
         ("004-progressive-attn-2.3x", "004-progressive-attn-16k-mem-58pct"),
         _STACK_SIZES,
-        partial(_stack_case, schedule=lambda p, kind=_kind: progressive.uniform_schedule(p["n_layers"], progressive.AttentionSpec(kind))),
+        partial(
+            _stack_case,
+            schedule=lambda p, kind=_kind: progressive.uniform_schedule(
+                p["n_layers"], progressive.AttentionSpec(kind)
+            ),
+        ),
         f"baseline for attention-progressive: every layer {_kind.value}",
     )
 
@@ -228,7 +337,9 @@ for _kind in (progressive.AttentionKind.DENSE, progressive.AttentionKind.DENSE_M
 def _knn_memory(p, dev, dt) -> Case:
     torch.manual_seed(0)
     bank = memory.KNNMemory(p["capacity"])
-    layer = memory.MemoryAugmentedAttention(p["heads"], p["window"], p["top_m"], gate_init=0.0).to(dev)
+    layer = memory.MemoryAugmentedAttention(p["heads"], p["window"], p["top_m"], gate_init=0.0).to(
+        dev
+    )
     for seg in range(math.ceil(p["capacity"] / p["seq_len"])):
         _, k_old, v_old = _qkv(p, dev, dt, seed=seg + 1)
         bank.add(k_old, v_old)
@@ -237,9 +348,14 @@ def _knn_memory(p, dev, dt) -> Case:
     pairs = sliding_window.window_pairs(p["seq_len"], p["window"]) + p["seq_len"] * p["top_m"]
     return Case(
         fn=_no_grad(lambda: layer(q, k, v, bank, update=False)),
-        flops=dense.attention_flops(p["batch"], p["heads"], p["head_dim"], pairs) + 2.0 * p["batch"] * p["heads"] * p["head_dim"] * p["seq_len"] * len(bank),
+        flops=dense.attention_flops(p["batch"], p["heads"], p["head_dim"], pairs)
+        + 2.0 * p["batch"] * p["heads"] * p["head_dim"] * p["seq_len"] * len(bank),
         bytes_moved=_io_bytes(p, dt) + bank.nbytes(),
-        reference=_no_grad(lambda: memory.memory_attention_reference(q, k, v, bank.keys, bank.values, p["window"], p["top_m"], gate)),
+        reference=_no_grad(
+            lambda: memory.memory_attention_reference(
+                q, k, v, bank.keys, bank.values, p["window"], p["top_m"], gate
+            )
+        ),
         params={**p, "bank_entries": len(bank)},
         **_tolerances(dt),
     )
@@ -264,9 +380,13 @@ def _kv_decode(p, dev, dt, *, paged: bool) -> Case:
     h, d = p["heads"], p["head_dim"]
     if paged:
         n_blocks = sum(math.ceil(n / p["block_size"]) for n in lengths)
-        cache = kv_cache.PagedKVCache(n_blocks, h, d, block_size=p["block_size"], dtype=dtype, device=dev)
+        cache = kv_cache.PagedKVCache(
+            n_blocks, h, d, block_size=p["block_size"], dtype=dtype, device=dev
+        )
     else:
-        cache = kv_cache.ContiguousKVCache(p["requests"], p["max_len"], h, d, dtype=dtype, device=dev)
+        cache = kv_cache.ContiguousKVCache(
+            p["requests"], p["max_len"], h, d, dtype=dtype, device=dev
+        )
     gen = torch.Generator(device=dev).manual_seed(0)
     kvs = [torch.randn(2, h, n, d, generator=gen, device=dev, dtype=dtype) for n in lengths]
     for i, kv in enumerate(kvs):
@@ -275,7 +395,12 @@ def _kv_decode(p, dev, dt, *, paged: bool) -> Case:
     seqs = list(range(len(lengths)))
 
     def reference() -> torch.Tensor:
-        rows = [dense.naive_attention(q[i, :, None][None], kv[0][None], kv[1][None], causal=False)[0, :, 0] for i, kv in enumerate(kvs)]
+        rows = [
+            dense.naive_attention(q[i, :, None][None], kv[0][None], kv[1][None], causal=False)[
+                0, :, 0
+            ]
+            for i, kv in enumerate(kvs)
+        ]
         return torch.stack(rows)
 
     elem = torch.empty(0, dtype=dtype).element_size()
@@ -284,7 +409,12 @@ def _kv_decode(p, dev, dt, *, paged: bool) -> Case:
         flops=4.0 * h * d * sum(lengths),
         bytes_moved=2.0 * h * d * sum(lengths) * elem,
         reference=_no_grad(reference),
-        params={**p, "reserved_bytes": cache.reserved_bytes(), "used_bytes": cache.used_bytes(), "lengths": lengths},
+        params={
+            **p,
+            "reserved_bytes": cache.reserved_bytes(),
+            "used_bytes": cache.used_bytes(),
+            "lengths": lengths,
+        },
         **_tolerances(dt),
     )
 
@@ -319,28 +449,39 @@ def _pruned(p, dev, dt, *, renormalize: bool) -> Case:
         return (probs * kept) @ v
 
     fn = partial(pruning.pruned_attention, threshold=p["threshold"], renormalize=renormalize)
-    return _attention_case(p, dev, dt, fn, reference, dense.attention_pairs(p["seq_len"]), materialised=True)
+    return _attention_case(
+        p, dev, dt, fn, reference, dense.attention_pairs(p["seq_len"]), materialised=True
+    )
 
 
 for _renorm in (True, False):
     _define(
         "attention-weight-pruning" + ("" if _renorm else "-no-renorm"),
         ("004-attn-weight-prune-0.1",),
-        {"tiny": {**TINY, "threshold": 0.1}, "cpu": {**CPU, "seq_len": 1024, "threshold": 0.1}, "gpu": {**GPU, "seq_len": 4096, "threshold": 0.1}},
+        {
+            "tiny": {**TINY, "threshold": 0.1},
+            "cpu": {**CPU, "seq_len": 1024, "threshold": 0.1},
+            "gpu": {**GPU, "seq_len": 4096, "threshold": 0.1},
+        },
         partial(_pruned, renormalize=_renorm),
-        "dense attention, post-softmax weights < threshold zeroed" + (", renormalised" if _renorm else ", not renormalised"),
+        "dense attention, post-softmax weights < threshold zeroed"
+        + (", renormalised" if _renorm else ", not renormalised"),
     )
 
 
 def _sdpa_backend(p, dev, dt, *, backend: Backend, backward: bool) -> Case:
     dtype = getattr(torch, dt)
     if backend not in available_backends(dev, dtype, p["head_dim"]):
-        raise ValueError(f"SDPA backend {backend.value} cannot run on device={dev} dtype={dt} head_dim={p['head_dim']}")
+        raise ValueError(
+            f"SDPA backend {backend.value} cannot run on device={dev} dtype={dt} head_dim={p['head_dim']}"
+        )
     attn = partial(sdpa_with_backend, backend=backend)
     pairs = dense.attention_pairs(p["seq_len"])
     flops = dense.attention_flops(p["batch"], p["heads"], p["head_dim"], pairs)
     if not backward:
-        return _attention_case(p, dev, dt, attn, dense.naive_attention, pairs, materialised=backend is Backend.MATH)
+        return _attention_case(
+            p, dev, dt, attn, dense.naive_attention, pairs, materialised=backend is Backend.MATH
+        )
     q, k, v = _qkv(p, dev, dt, grad=True)
     grad_out = torch.randn_like(q.detach())
 
@@ -350,7 +491,8 @@ def _sdpa_backend(p, dev, dt, *, backend: Backend, backward: bool) -> Case:
     return Case(
         fn=grads(attn),
         flops=3.5 * flops,
-        bytes_moved=2 * _io_bytes(p, dt, scores=p["seq_len"] ** 2 if backend is Backend.MATH else 0),
+        bytes_moved=2
+        * _io_bytes(p, dt, scores=p["seq_len"] ** 2 if backend is Backend.MATH else 0),
         reference=grads(dense.naive_attention),
         params=dict(p),
         **({"atol": 1e-4, "rtol": 1e-3} if dt == "float32" else _tolerances(dt)),
@@ -365,5 +507,6 @@ for _backend in (Backend.MATH, Backend.FLASH, Backend.EFFICIENT):
             ("003-flashattn2-3x",),
             _FUSED_SIZES,
             partial(_sdpa_backend, backend=_backend, backward=_bwd),
-            f"causal SDPA restricted to the {_backend.value} backend" + (", forward + backward" if _bwd else ""),
+            f"causal SDPA restricted to the {_backend.value} backend"
+            + (", forward + backward" if _bwd else ""),
         )

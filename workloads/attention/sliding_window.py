@@ -76,7 +76,9 @@ def band_blocks(
     b, h, _, d = q.shape
     dev = q.device
     pos_q_NQ = torch.arange(n_blocks, device=dev)[:, None] * block + torch.arange(block, device=dev)
-    pos_k_NL = torch.arange(n_blocks, device=dev)[:, None] * block + torch.arange(span, device=dev) - left
+    pos_k_NL = (
+        torch.arange(n_blocks, device=dev)[:, None] * block + torch.arange(span, device=dev) - left
+    )
     delta_NQL = pos_q_NQ[:, :, None] - pos_k_NL[:, None, :]
     real_k = (pos_k_NL >= 0) & (pos_k_NL < t)
     allowed_NQL = (delta_NQL >= -right) & (delta_NQL <= left) & real_k[:, None, :]
@@ -148,7 +150,9 @@ def window_pairs(t: int, window: int, *, causal: bool = True) -> int:
     return one_side if causal else 2 * one_side - t
 
 
-def blocked_window_pairs(t: int, window: int, *, causal: bool = True, block: int | None = None) -> int:
+def blocked_window_pairs(
+    t: int, window: int, *, causal: bool = True, block: int | None = None
+) -> int:
     """(query, key) pairs the blocked kernel actually computes (masked corners included)."""
     block = default_block(window, t) if block is None else block
     span = block + (window - 1) * (1 if causal else 2)
@@ -164,7 +168,9 @@ def _overlap_geometry(t: int, window: int) -> tuple[int, int]:
     return stride, n_windows
 
 
-def overlap_owner(t: int, window: int, *, causal: bool = True, device: torch.device | str = "cpu") -> torch.Tensor:
+def overlap_owner(
+    t: int, window: int, *, causal: bool = True, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """(T,) index of the window each position takes its output from.
 
     Windows start at multiples of ``W // 2``; a position lies in two of them. Causal: the
@@ -179,7 +185,9 @@ def overlap_owner(t: int, window: int, *, causal: bool = True, device: torch.dev
     return owner.clamp(0, n_windows - 1)
 
 
-def overlapping_window_mask(t: int, window: int, *, causal: bool = True, device: torch.device | str = "cpu") -> torch.Tensor:
+def overlapping_window_mask(
+    t: int, window: int, *, causal: bool = True, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """(T, T) bool: the keys :func:`overlapping_window_attention` lets each query see."""
     check_positive("window", window)
     stride, _ = _overlap_geometry(t, window)
@@ -201,8 +209,12 @@ def overlapping_window_attention(
     check_positive("window", window)
     stride, n_windows = _overlap_geometry(t, window)
     pad = (n_windows - 1) * stride + window - t
-    q_w, k_w, v_w = (F.pad(x, (0, 0, 0, pad)).unfold(2, window, stride).transpose(-1, -2) for x in (q, k, v))
-    pos_NW = torch.arange(n_windows, device=q.device)[:, None] * stride + torch.arange(window, device=q.device)
+    q_w, k_w, v_w = (
+        F.pad(x, (0, 0, 0, pad)).unfold(2, window, stride).transpose(-1, -2) for x in (q, k, v)
+    )
+    pos_NW = torch.arange(n_windows, device=q.device)[:, None] * stride + torch.arange(
+        window, device=q.device
+    )
     allowed_NWW = (pos_NW < t)[:, None, :].expand(-1, window, -1)
     if causal:
         allowed_NWW = allowed_NWW & (pos_NW[:, None, :] <= pos_NW[:, :, None])
@@ -218,7 +230,11 @@ def overlapping_window_attention(
 
 
 def _seed_sliding_window_attention(
-    x: torch.Tensor, window_size: int = 512, *, split_thirds: bool = False, pad_sequence: bool = False
+    x: torch.Tensor,
+    window_size: int = 512,
+    *,
+    split_thirds: bool = False,
+    pad_sequence: bool = False,
 ) -> torch.Tensor:
     """Seed 000 §2.1, transcribed line by line, with two optional patches: ``split_thirds``
     splits the width into three equal parts (the code splits d into [d, d, d], which can never
@@ -288,7 +304,9 @@ def run_seed_swa_pseudocode(
     gen = torch.Generator().manual_seed(seed)
     x3 = torch.randn(batch, n, 3 * d, generator=gen)
     literal_error = _error_of(lambda: _seed_sliding_window_attention(x3, window_size))
-    split_error = _error_of(lambda: _seed_sliding_window_attention(x3, window_size, split_thirds=True))
+    split_error = _error_of(
+        lambda: _seed_sliding_window_attention(x3, window_size, split_thirds=True)
+    )
     patched = _seed_sliding_window_attention(x3, window_size, split_thirds=True, pad_sequence=True)
     stride = window_size // 2
     n_windows = len(range(0, n, stride))
@@ -321,8 +339,12 @@ def _seed_padded_key_weight(x3: torch.Tensor, d: int, window_size: int) -> float
     return float(weights[:, :real, real:].sum(-1).max())
 
 
-def band_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int, *, causal: bool = True) -> torch.Tensor:
+def band_reference(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int, *, causal: bool = True
+) -> torch.Tensor:
     """Masked-dense reference for :func:`sliding_window_attention` (O(T^2))."""
     from .dense import window_mask
 
-    return naive_attention(q, k, v, window_mask(q.shape[2], window, causal=causal, device=q.device), causal=causal)
+    return naive_attention(
+        q, k, v, window_mask(q.shape[2], window, causal=causal, device=q.device), causal=causal
+    )

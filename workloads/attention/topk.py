@@ -29,7 +29,9 @@ from .dense import causal_mask, naive_attention
 from .sliding_window import softmax_lowp
 
 
-def topk_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, top_k: int, *, causal: bool = True) -> torch.Tensor:
+def topk_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, top_k: int, *, causal: bool = True
+) -> torch.Tensor:
     """Exact top-k attention: (B, H, Tq, D). Rows with fewer than ``K`` visible keys use them all."""
     _, _, t_q, t_k, _ = check_qkv(q, k, v)
     check_topk(top_k, t_k, "top_k")
@@ -42,7 +44,9 @@ def topk_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, top_k: int
     return weights_BHTT @ v
 
 
-def topk_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, top_k: int, *, causal: bool = True) -> torch.Tensor:
+def topk_reference(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, top_k: int, *, causal: bool = True
+) -> torch.Tensor:
     """Masked-dense reference: keep keys whose score is >= the K-th largest (found by sorting)."""
     scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
     if causal:
@@ -79,13 +83,21 @@ def select_key_blocks(
         ids = torch.arange(n_total, device=q.device)
         if causal:
             scores_BHNN = scores_BHNN.masked_fill(ids[None, :] > ids[:, None], float("-inf"))
-        scores_BHNN = scores_BHNN.masked_fill(torch.eye(n_total, dtype=torch.bool, device=q.device), float("inf"))
+        scores_BHNN = scores_BHNN.masked_fill(
+            torch.eye(n_total, dtype=torch.bool, device=q.device), float("inf")
+        )
         vals, picks = scores_BHNN.topk(min(n_blocks, n_total), dim=-1)
     return picks, vals > float("-inf")
 
 
 def block_topk_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int, n_blocks: int, *, causal: bool = True
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    block: int,
+    n_blocks: int,
+    *,
+    causal: bool = True,
 ) -> torch.Tensor:
     """Attention restricted to the selected key blocks: (B, H, T, D), O(T·n·S) work."""
     b, h, t, d = check_self_attention(q, k, v)
@@ -101,7 +113,9 @@ def block_topk_attention(
     offs_S = torch.arange(block, device=q.device)
     pos_k_BHNm = (picks_BHNn[..., None] * block + offs_S).flatten(-2)
     pos_q_NS = torch.arange(n_q, device=q.device)[:, None] * block + offs_S
-    allowed = (valid_BHNn[..., None].expand(-1, -1, -1, -1, block).flatten(-2) & (pos_k_BHNm < t))[:, :, :, None, :]
+    allowed = (valid_BHNn[..., None].expand(-1, -1, -1, -1, block).flatten(-2) & (pos_k_BHNm < t))[
+        :, :, :, None, :
+    ]
     if causal:
         allowed = allowed & (pos_k_BHNm[:, :, :, None, :] <= pos_q_NS[None, None, :, :, None])
     scores = (q_BHNSD @ k_sel.transpose(-1, -2)) * d**-0.5
@@ -109,7 +123,9 @@ def block_topk_attention(
     return (softmax_lowp(scores) @ v_sel).flatten(2, 3)[:, :, :t]
 
 
-def block_selection_mask(q: torch.Tensor, k: torch.Tensor, block: int, n_blocks: int, *, causal: bool = True) -> torch.Tensor:
+def block_selection_mask(
+    q: torch.Tensor, k: torch.Tensor, block: int, n_blocks: int, *, causal: bool = True
+) -> torch.Tensor:
     """(B, H, T, T) bool: the tokens of each query's selected blocks (for the masked-dense reference)."""
     t = q.shape[2]
     picks, valid = select_key_blocks(q, k, block, n_blocks, causal=causal)
@@ -120,9 +136,19 @@ def block_selection_mask(q: torch.Tensor, k: torch.Tensor, block: int, n_blocks:
     return chosen_BHNN[:, :, token_block][:, :, :, token_block]
 
 
-def block_topk_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int, n_blocks: int, *, causal: bool = True) -> torch.Tensor:
+def block_topk_reference(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    block: int,
+    n_blocks: int,
+    *,
+    causal: bool = True,
+) -> torch.Tensor:
     """Masked-dense reference for :func:`block_topk_attention`."""
-    return naive_attention(q, k, v, block_selection_mask(q, k, block, n_blocks, causal=causal), causal=causal)
+    return naive_attention(
+        q, k, v, block_selection_mask(q, k, block, n_blocks, causal=causal), causal=causal
+    )
 
 
 def block_topk_pairs(t: int, block: int, n_blocks: int) -> int:
