@@ -59,14 +59,20 @@ def main() -> None:
     parser.add_argument("--lengths", nargs="+", type=int, default=[512, 1024, 2048, 4096, 8192])
     parser.add_argument("--ratio-lengths", nargs="+", type=int, default=[4096, 8192])
     parser.add_argument("--window", type=int, default=512)
+    parser.add_argument(
+        "--fit-from", type=int, default=1024, help="also fit slopes from this T up (T >> W)"
+    )
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--head-dim", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument(
         "--no-memory", action="store_true", help="skip the peak-memory child processes"
     )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     shape = SweepShape(
         heads=args.heads,
@@ -87,12 +93,17 @@ def main() -> None:
         print(
             f"{r.variant:<16}{r.seq_len:>7}{r.time_s * 1e3:>11.2f}{r.flops / r.time_s / 1e9:>10.1f}{peak:>10}"
         )
-    time_slopes = scaling_exponents(records, "time_s")
-    mem_slopes = scaling_exponents(records, "peak_bytes") if not args.no_memory else {}
-    print("\nlog-log slope vs T (fit over all lengths): time / peak memory")
-    for variant in args.variants:
-        mem = f"{mem_slopes[variant]:.2f}" if variant in mem_slopes else "-"
-        print(f"  {variant:<16} {time_slopes.get(variant, float('nan')):.2f} / {mem}")
+    fits = {
+        "all lengths": records,
+        f"T >= {args.fit_from}": [r for r in records if r.seq_len >= args.fit_from],
+    }
+    for label, subset in fits.items():
+        time_slopes = scaling_exponents(subset, "time_s")
+        mem_slopes = scaling_exponents(subset, "peak_bytes") if not args.no_memory else {}
+        print(f"\nlog-log slope vs T, fit over {label}: time / peak memory")
+        for variant in args.variants:
+            mem = f"{mem_slopes[variant]:.2f}" if variant in mem_slopes else "-"
+            print(f"  {variant:<16} {time_slopes.get(variant, float('nan')):.2f} / {mem}")
     print(f"\nblocked SWA (W={args.window}) vs plain bmm of the same block shapes")
     for t in args.ratio_lengths:
         r = swa_matmul_flop_rate(t, median_time_s, shape)

@@ -55,13 +55,24 @@ def list_cmd(what: str) -> None:
     default="float32",
     show_default=True,
 )
-@click.option("--budget", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
-              help="seconds of sampling after warm-up")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/runs"),
-              show_default=True, help="folder the record is written to")
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0.01),
+    default=0.5,
+    show_default=True,
+    help="seconds of sampling after warm-up",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/runs"),
+    show_default=True,
+    help="folder the record is written to",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the record as JSON")
-def run(workload: str, size: str, device: str, dtype: str, budget: float, out: Path,
-        as_json: bool) -> None:
+def run(
+    workload: str, size: str, device: str, dtype: str, budget: float, out: Path, as_json: bool
+) -> None:
     """Check WORKLOAD against its reference, time it and store a record.
 
     Prints the median time per call with its spread, and the achieved FLOP/s and bytes/s

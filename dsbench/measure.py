@@ -34,7 +34,9 @@ def max_abs_error(actual: Any, expected: Any) -> float:
     if isinstance(actual, Mapping):
         return max((max_abs_error(actual[k], expected[k]) for k in actual), default=0.0)
     if isinstance(actual, tuple | list):
-        return max((max_abs_error(a, e) for a, e in zip(actual, expected, strict=True)), default=0.0)
+        return max(
+            (max_abs_error(a, e) for a, e in zip(actual, expected, strict=True)), default=0.0
+        )
     return abs(float(actual) - float(expected))
 
 
@@ -83,7 +85,9 @@ def measure_workload(
     except base.UnknownWorkload as exc:
         raise DsbenchError(str(exc)) from exc
     if size not in workload.sizes:
-        raise DsbenchError(f"workload {name!r} has no size {size!r}; sizes: {', '.join(workload.sizes)}")
+        raise DsbenchError(
+            f"workload {name!r} has no size {size!r}; sizes: {', '.join(workload.sizes)}"
+        )
     if dtype not in DTYPES:
         raise DsbenchError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
     check_device(device)

@@ -46,8 +46,12 @@ def verdict_counts(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     counts = frame["verdict"].value_counts() if len(frame) else pd.Series(dtype=int)
-    return pd.DataFrame({"verdict": [v.value for v in SEVERITY],
-                         "count": [int(counts.get(v.value, 0)) for v in SEVERITY]})
+    return pd.DataFrame(
+        {
+            "verdict": [v.value for v in SEVERITY],
+            "count": [int(counts.get(v.value, 0)) for v in SEVERITY],
+        }
+    )
 
 
 def at_odds(frame: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
@@ -69,12 +73,16 @@ def plot_verdicts(frame: pd.DataFrame) -> Figure:
     for verdict in (v.value for v in SEVERITY):
         counts = [int(((frame["seed"] == s) & (frame["verdict"] == verdict)).sum()) for s in seeds]
         if any(counts):
-            ax.barh([s[:3] for s in seeds], counts, left=left, color=COLOURS[verdict], label=verdict)
+            ax.barh(
+                [s[:3] for s in seeds], counts, left=left, color=COLOURS[verdict], label=verdict
+            )
             left = [a + b for a, b in zip(left, counts, strict=True)]
     ax.set_xlabel("claims")
     ax.set_ylabel("seed")
     ax.invert_yaxis()
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=5, fontsize="small", frameon=False)
+    ax.legend(
+        loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=5, fontsize="small", frameon=False
+    )
     return fig
 
 
@@ -89,30 +97,45 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown(frame: pd.DataFrame, counts: pd.DataFrame, worst: pd.DataFrame, title: str,
-              figure_name: str) -> str:
+def _markdown(
+    frame: pd.DataFrame, counts: pd.DataFrame, worst: pd.DataFrame, title: str, figure_name: str
+) -> str:
     lines = [f"# {title}", "", "| verdict | claims |", "|---|---|"]
-    lines += [f"| {v} | {c} |" for v, c in zip(counts["verdict"], counts["count"], strict=True) if c]
-    lines += ["", f"![verdicts per seed]({figure_name})", "", "## Most at odds with the evidence", ""]
+    lines += [
+        f"| {v} | {c} |" for v, c in zip(counts["verdict"], counts["count"], strict=True) if c
+    ]
+    lines += [
+        "",
+        f"![verdicts per seed]({figure_name})",
+        "",
+        "## Most at odds with the evidence",
+        "",
+    ]
     if worst.empty:
         lines.append("No claim is contradicted or impossible.")
     for _, r in worst.iterrows():
         lines.append(f"- **{r['id']}** — {r['verdict']}: {_md_cell(r['explanation'])}")
     for seed, group in frame.groupby("seed", sort=True):
-        lines += ["", f"## {seed}", "",
-                  "| id | § | verdict | claimed | measured | explanation | evidence | reproduce |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {seed}",
+            "",
+            "| id | § | verdict | claimed | measured | explanation | evidence | reproduce |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for _, r in group.iterrows():
             evidence = " ".join(f"[{i + 1}]({p})" for i, p in enumerate(r["evidence"]))
             lines.append(
                 f"| {r['id']} | {r['section']} | {r['verdict']} | {_md_cell(r['claimed'])} | "
                 f"{_fmt(r['measured'], r['unit'])} | {_md_cell(r['explanation'])} | {evidence} | "
-                f"`{r['reproduce']}` |")
+                f"`{r['reproduce']}` |"
+            )
     return "\n".join(lines) + "\n"
 
 
-def _html(frame: pd.DataFrame, counts: pd.DataFrame, worst: pd.DataFrame, title: str,
-          png: bytes) -> str:
+def _html(
+    frame: pd.DataFrame, counts: pd.DataFrame, worst: pd.DataFrame, title: str, png: bytes
+) -> str:
     esc = html.escape
     badge = lambda v: f'<span class="v" style="background:{COLOURS[v]}">{esc(v)}</span>'  # noqa: E731
     parts = [
@@ -124,24 +147,36 @@ def _html(frame: pd.DataFrame, counts: pd.DataFrame, worst: pd.DataFrame, title:
         "code{font-size:12px}</style></head><body>",
         f"<h1>{esc(title)}</h1><table style='width:auto'><tr><th>verdict</th><th>claims</th></tr>",
     ]
-    parts += [f"<tr><td>{badge(v)}</td><td>{c}</td></tr>"
-              for v, c in zip(counts["verdict"], counts["count"], strict=True) if c]
-    parts.append(f"</table><p><img alt='verdicts per seed' src='data:image/png;base64,"
-                 f"{base64.b64encode(png).decode()}'></p><h2>Most at odds with the evidence</h2><ul>")
-    parts += [f"<li><b>{esc(r['id'])}</b> {badge(r['verdict'])} {esc(r['explanation'])}</li>"
-              for _, r in worst.iterrows()] or ["<li>No claim is contradicted or impossible.</li>"]
+    parts += [
+        f"<tr><td>{badge(v)}</td><td>{c}</td></tr>"
+        for v, c in zip(counts["verdict"], counts["count"], strict=True)
+        if c
+    ]
+    parts.append(
+        f"</table><p><img alt='verdicts per seed' src='data:image/png;base64,"
+        f"{base64.b64encode(png).decode()}'></p><h2>Most at odds with the evidence</h2><ul>"
+    )
+    parts += [
+        f"<li><b>{esc(r['id'])}</b> {badge(r['verdict'])} {esc(r['explanation'])}</li>"
+        for _, r in worst.iterrows()
+    ] or ["<li>No claim is contradicted or impossible.</li>"]
     parts.append("</ul>")
     for seed, group in frame.groupby("seed", sort=True):
-        parts.append(f"<h2>{esc(seed)}</h2><table><tr><th>id</th><th>§</th><th>verdict</th>"
-                     "<th>claimed</th><th>measured</th><th>explanation</th><th>evidence</th>"
-                     "<th>reproduce</th></tr>")
+        parts.append(
+            f"<h2>{esc(seed)}</h2><table><tr><th>id</th><th>§</th><th>verdict</th>"
+            "<th>claimed</th><th>measured</th><th>explanation</th><th>evidence</th>"
+            "<th>reproduce</th></tr>"
+        )
         for _, r in group.iterrows():
-            evidence = " ".join(f"<a href='{esc(p)}'>[{i + 1}]</a>" for i, p in enumerate(r["evidence"]))
+            evidence = " ".join(
+                f"<a href='{esc(p)}'>[{i + 1}]</a>" for i, p in enumerate(r["evidence"])
+            )
             parts.append(
                 f"<tr id='{esc(r['id'])}'><td>{esc(r['id'])}</td><td>{esc(r['section'])}</td>"
                 f"<td>{badge(r['verdict'])}</td><td>{esc(r['claimed'])}</td>"
                 f"<td>{esc(_fmt(r['measured'], r['unit']))}</td><td>{esc(r['explanation'])}</td>"
-                f"<td>{evidence}</td><td><code>{esc(r['reproduce'])}</code></td></tr>")
+                f"<td>{evidence}</td><td><code>{esc(r['reproduce'])}</code></td></tr>"
+            )
         parts.append("</table>")
     parts.append("</body></html>")
     return "".join(parts)

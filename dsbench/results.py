@@ -257,7 +257,13 @@ def load(
         metrics = rec.metrics.items() or [(None, Metric(None, ""))]
         for metric, m in metrics:
             rows.append(
-                {**base, "metric": metric, "value": m.value, "unit": m.unit, "n_samples": len(m.samples)}
+                {
+                    **base,
+                    "metric": metric,
+                    "value": m.value,
+                    "unit": m.unit,
+                    "n_samples": len(m.samples),
+                }
             )
     frame = pd.DataFrame(rows)
     if frame.empty:

@@ -44,15 +44,27 @@ def simulation_record(result: Any, scenario: str, overrides: tuple[str, ...], se
         "tflops_per_gpu": Metric(d["tflops_per_gpu"], "TFLOP/s"),
         "mfu": Metric(d["mfu"], "1"),
         **{k.removesuffix("_s"): Metric(v, "s") for k, v in d["breakdown_s"].items()},
-        **{f"memory_{k.removesuffix('_bytes')}": Metric(v, "B") for k, v in d["memory_bytes"].items()},
+        **{
+            f"memory_{k.removesuffix('_bytes')}": Metric(v, "B")
+            for k, v in d["memory_bytes"].items()
+        },
     }
     return Record(
-        kind=Kind.SIMULATION, name=result.scenario.name,
-        params={"scenario": to_dict(result.scenario), "overrides": list(overrides), "seed": seed,
-                "source": scenario},
+        kind=Kind.SIMULATION,
+        name=result.scenario.name,
+        params={
+            "scenario": to_dict(result.scenario),
+            "overrides": list(overrides),
+            "seed": seed,
+            "source": scenario,
+        },
         metrics=metrics,
-        info={"world_size": d["world_size"], "global_batch": d["global_batch"],
-              "simpy_events": d["simpy_events"], "wall_s": d["wall_s"]},
+        info={
+            "world_size": d["world_size"],
+            "global_batch": d["global_batch"],
+            "simpy_events": d["simpy_events"],
+            "wall_s": d["wall_s"],
+        },
         environment=environment.capture(),
     )
 
@@ -65,22 +77,28 @@ def format_result(result: Any) -> str:
     scn, d = result.scenario, result.to_dict()
     lay, hw = scn.layout(), node(scn.system.node)
     it = d["iteration_s"]
-    parts = " + ".join(f"{k.removesuffix('_s').replace('_', ' ')} {duration(v)} ({v / it:.0%})"
-                       for k, v in d["breakdown_s"].items() if abs(v) > 1e-9 * it)
+    parts = " + ".join(
+        f"{k.removesuffix('_s').replace('_', ' ')} {duration(v)} ({v / it:.0%})"
+        for k, v in d["breakdown_s"].items()
+        if abs(v) > 1e-9 * it
+    )
     mem = d["memory_bytes"]
-    mem_parts = ", ".join(f"{k.removesuffix('_bytes')} {si(v, 'B')}" for k, v in mem.items()
-                          if k != "total_bytes")
-    return "\n".join([
-        f"scenario {scn.name}: {scn.model.name} on {scn.system.nodes} x {scn.system.node} "
-        f"({lay.size} GPUs), tp {lay.tp} x pp {lay.pp} x dp {lay.dp}, global batch "
-        f"{d['global_batch']} x {scn.model.seq} tokens",
-        f"iteration {duration(it)} = {parts}",
-        f"throughput {si(d['tokens_per_s'], 'tokens/s')}; {d['tflops_per_gpu']:.1f} TFLOP/s per GPU "
-        f"(Megatron-LM count); MFU {d['mfu']:.1%} of {scn.system.dtype} peak",
-        f"memory per GPU (first stage): {mem_parts} = {si(mem['total_bytes'], 'B')} of "
-        f"{si(hw.gpu.hbm_bytes, 'B')}",
-        f"simulated {d['simpy_events']} SimPy events in {duration(d['wall_s'])}",
-    ])
+    mem_parts = ", ".join(
+        f"{k.removesuffix('_bytes')} {si(v, 'B')}" for k, v in mem.items() if k != "total_bytes"
+    )
+    return "\n".join(
+        [
+            f"scenario {scn.name}: {scn.model.name} on {scn.system.nodes} x {scn.system.node} "
+            f"({lay.size} GPUs), tp {lay.tp} x pp {lay.pp} x dp {lay.dp}, global batch "
+            f"{d['global_batch']} x {scn.model.seq} tokens",
+            f"iteration {duration(it)} = {parts}",
+            f"throughput {si(d['tokens_per_s'], 'tokens/s')}; {d['tflops_per_gpu']:.1f} TFLOP/s per GPU "
+            f"(Megatron-LM count); MFU {d['mfu']:.1%} of {scn.system.dtype} peak",
+            f"memory per GPU (first stage): {mem_parts} = {si(mem['total_bytes'], 'B')} of "
+            f"{si(hw.gpu.hbm_bytes, 'B')}",
+            f"simulated {d['simpy_events']} SimPy events in {duration(d['wall_s'])}",
+        ]
+    )
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
@@ -91,20 +109,46 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 
 
 @click.command()
-@click.option("--nodes", type=click.IntRange(min=1), help="number of nodes (overrides system.nodes)")
-@click.option("--scenario", default="default", show_default=True,
-              help="a scenario name (see --list) or a TOML file")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",
-              help="override a scenario field, e.g. --set parallel.tp=4 (repeatable)")
+@click.option(
+    "--nodes", type=click.IntRange(min=1), help="number of nodes (overrides system.nodes)"
+)
+@click.option(
+    "--scenario",
+    default="default",
+    show_default=True,
+    help="a scenario name (see --list) or a TOML file",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.FIELD=VALUE",
+    help="override a scenario field, e.g. --set parallel.tp=4 (repeatable)",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the stored record as JSON")
-@click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
-              help="write a Chrome trace of the first iterations (opens in Perfetto)")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("results/runs"), show_default=True)
+@click.option(
+    "--trace",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write a Chrome trace of the first iterations (opens in Perfetto)",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/runs"),
+    show_default=True,
+)
 @click.option("--list", "list_names", is_flag=True, help="list the named scenarios")
-def simulate(nodes: int | None, scenario: str, overrides: tuple[str, ...], seed: int,
-             as_json: bool, trace: Path | None, out: Path, list_names: bool) -> None:
+def simulate(
+    nodes: int | None,
+    scenario: str,
+    overrides: tuple[str, ...],
+    seed: int,
+    as_json: bool,
+    trace: Path | None,
+    out: Path,
+    list_names: bool,
+) -> None:
     """Simulate a training iteration of a cluster: step time, throughput, MFU, memory.
 
     The default scenario is a GPT-3 175B model on nodes of 8 A100-80GB with tp 8 x pp 8;
@@ -135,8 +179,12 @@ def simulate(nodes: int | None, scenario: str, overrides: tuple[str, ...], seed:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True,
-              help="print a JSON list of {case, metric, published, predicted, error}")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="print a JSON list of {case, metric, published, predicted, error}",
+)
 def validate(as_json: bool) -> None:
     """Compare the simulator's predictions with published training runs."""
     from simulators.validation import validate as run_validation
@@ -146,9 +194,13 @@ def validate(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=1))
         return
     width = max(len(r["case"]) for r in rows)
-    click.echo(f"{'case':{width}s}  {'metric':22s} {'published':>10s} {'predicted':>10s} {'error':>7s}")
+    click.echo(
+        f"{'case':{width}s}  {'metric':22s} {'published':>10s} {'predicted':>10s} {'error':>7s}"
+    )
     for r in rows:
-        click.echo(f"{r['case']:{width}s}  {r['metric']:22s} {r['published']:10.4g} "
-                   f"{r['predicted']:10.4g} {r['error']:+7.1%}")
+        click.echo(
+            f"{r['case']:{width}s}  {r['metric']:22s} {r['published']:10.4g} "
+            f"{r['predicted']:10.4g} {r['error']:+7.1%}"
+        )
     worst = max(abs(r["error"]) for r in rows)
     click.echo(f"{len(rows)} published figures; largest error {worst:.1%}")

@@ -9,20 +9,38 @@ import click
 
 
 @click.command()
-@click.option("--quick/--full", "quick", default=True,
-              help="quick: sizes that finish in minutes on a laptop CPU (default); full: larger "
-                   "sizes, may take hours")
-@click.option("--only", "only", multiple=True, metavar="ID",
-              help="check only this claim id (repeatable); the report still lists every claim")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("results/verify"), show_default=True,
-              help="run folder: evidence and verdict records, state.json, report.md/html")
+@click.option(
+    "--quick/--full",
+    "quick",
+    default=True,
+    help="quick: sizes that finish in minutes on a laptop CPU (default); full: larger "
+    "sizes, may take hours",
+)
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="ID",
+    help="check only this claim id (repeatable); the report still lists every claim",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/verify"),
+    show_default=True,
+    help="run folder: evidence and verdict records, state.json, report.md/html",
+)
 @click.option("--force", is_flag=True, help="re-run checks that already finished in --out")
-@click.option("--json", "as_json", is_flag=True,
-              help="print one JSON list (an object per claim) instead of the summary")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="print one JSON list (an object per claim) instead of the summary",
+)
 @click.option("--list", "list_ids", is_flag=True, help="list claim ids and whether a check exists")
-def verify(quick: bool, only: tuple[str, ...], out: Path, force: bool, as_json: bool,
-           list_ids: bool) -> None:
+def verify(
+    quick: bool, only: tuple[str, ...], out: Path, force: bool, as_json: bool, list_ids: bool
+) -> None:
     """Judge the seeds' claims with measurements, simulations and formulas.
 
     Every claim gets a verdict: supported, partly, contradicted, impossible, needs-gpu,
@@ -39,7 +57,9 @@ def verify(quick: bool, only: tuple[str, ...], out: Path, force: bool, as_json: 
     if list_ids:
         registry = checks_by_claim()
         for claim in load_catalogue():
-            click.echo(f"{claim.id:44s} {'check' if claim.id in registry else '-':6s} {claim.kind.value}")
+            click.echo(
+                f"{claim.id:44s} {'check' if claim.id in registry else '-':6s} {claim.kind.value}"
+            )
         return
     mode = "quick" if quick else "full"
     select_claims(only)  # unknown ids fail before anything runs

@@ -30,20 +30,23 @@ def test_cli_import_loads_no_torch():
 
 
 def test_run_stores_a_record(tmp_path):
-    out = CliRunner().invoke(cli, ["run", "gemm", "--size", "tiny", "--budget", "0.02",
-                                   "--out", str(tmp_path)])
+    out = CliRunner().invoke(
+        cli, ["run", "gemm", "--size", "tiny", "--budget", "0.02", "--out", str(tmp_path)]
+    )
     assert out.exit_code == 0, out.output
     assert "gemm tiny on cpu (float32): median" in out.output
     (path,) = tmp_path.glob("*.json")
     record = results.read_record(path)
     assert record.metrics["time"].samples and record.params["n"] == 64
     assert record.metrics["achieved_flops_per_s"].value == pytest.approx(
-        2 * 64**3 / record.metrics["time"].value)
+        2 * 64**3 / record.metrics["time"].value
+    )
 
 
 def test_run_json(tmp_path):
-    out = CliRunner().invoke(cli, ["run", "gemm", "--size", "tiny", "--budget", "0.02", "--json",
-                                   "--out", str(tmp_path)])
+    out = CliRunner().invoke(
+        cli, ["run", "gemm", "--size", "tiny", "--budget", "0.02", "--json", "--out", str(tmp_path)]
+    )
     assert out.exit_code == 0
     assert json.loads(out.output)["name"] == "gemm"
 

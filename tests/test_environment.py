@@ -12,8 +12,20 @@ from dsbench import environment
 def test_capture_is_json_and_complete():
     snap = environment.capture()
     json.dumps(snap)
-    for key in ("host", "os", "python", "cpu_model", "logical_cores", "gpus", "gpu_error",
-                "torch", "cuda", "torch_threads", "git_commit", "git_dirty"):
+    for key in (
+        "host",
+        "os",
+        "python",
+        "cpu_model",
+        "logical_cores",
+        "gpus",
+        "gpu_error",
+        "torch",
+        "cuda",
+        "torch_threads",
+        "git_commit",
+        "git_dirty",
+    ):
         assert key in snap
     assert snap["logical_cores"] >= 1
 
@@ -41,8 +53,14 @@ def test_gpus_read_through_nvml(monkeypatch):
     )
     gpus, error = environment.gpu_info()
     assert error is None
-    assert gpus == [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "memory_bytes": 80 * 2**30,
-                     "driver": "550.54"}]
+    assert gpus == [
+        {
+            "index": 0,
+            "name": "NVIDIA H100 80GB HBM3",
+            "memory_bytes": 80 * 2**30,
+            "driver": "550.54",
+        }
+    ]
     assert calls == ["init", "shutdown"]
 
 

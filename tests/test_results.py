@@ -87,7 +87,10 @@ def test_record_without_metrics_keeps_a_row(tmp_path):
     [
         ("{not json", "not a readable record"),
         ("[1, 2]", "expected a JSON object"),
-        (json.dumps({**make_record().to_dict(), "schema_version": 99}), "unknown schema version 99"),
+        (
+            json.dumps({**make_record().to_dict(), "schema_version": 99}),
+            "unknown schema version 99",
+        ),
         (json.dumps({"schema_version": 1, "kind": "measurement"}), "missing field"),
     ],
 )
@@ -124,5 +127,5 @@ def test_files_are_written_with_a_temporary_name_first(tmp_path, monkeypatch):
 
     monkeypatch.setattr(results.os, "link", spy_link)
     path = results.save(make_record(), tmp_path)
-    (src, dst), = seen
+    ((src, dst),) = seen
     assert src.startswith(".") and src.endswith(".tmp") and dst == path.name

@@ -51,8 +51,11 @@ def test_exact_on_simulated_clock(per_call_ns):
 
 def test_spread_statistics_on_simulated_clock():
     clock = SimulatedClock([2_000_000, 2_000_000, 6_000_000])  # one slow call in three
-    timing = time_fn(clock.work, config=TimerConfig(warmup_s=0, warmup_calls=1, budget_s=0.01,
-                                                    min_samples=30), now_ns=clock)
+    timing = time_fn(
+        clock.work,
+        config=TimerConfig(warmup_s=0, warmup_calls=1, budget_s=0.01, min_samples=30),
+        now_ns=clock,
+    )
     assert timing.number == 1 and timing.min_s == pytest.approx(2e-3)
     assert timing.median_s == pytest.approx(2e-3) and timing.warnings
 
@@ -75,7 +78,9 @@ def test_agrees_with_torch_benchmark_timer():
     from torch.utils.benchmark import Timer
 
     ours = time_fn(lambda: spin(5e-4), config=FAST).min_s
-    theirs = min(Timer("spin(5e-4)", globals={"spin": spin}).blocked_autorange(min_run_time=0.05).times)
+    theirs = min(
+        Timer("spin(5e-4)", globals={"spin": spin}).blocked_autorange(min_run_time=0.05).times
+    )
     assert ours == pytest.approx(theirs, rel=0.10)  # stated tolerance: 10%
 
 
@@ -93,8 +98,12 @@ def test_spread_warning_on_noisy_function():
         state["i"] += 1
         spin(2e-4 if state["i"] % 2 else 1e-3)
 
-    timing = time_fn(alternating, config=TimerConfig(warmup_s=0, min_sample_s=0, overhead_factor=0,
-                                                      budget_s=0.05, min_samples=20))
+    timing = time_fn(
+        alternating,
+        config=TimerConfig(
+            warmup_s=0, min_sample_s=0, overhead_factor=0, budget_s=0.05, min_samples=20
+        ),
+    )
     assert timing.number == 1
     assert timing.spread > 0.5 and timing.warnings and "spread is large" in timing.warnings[0]
 
@@ -112,8 +121,9 @@ def test_budget_bounds_the_run():
     assert time.perf_counter() - start < 1.0
 
 
-@pytest.mark.parametrize("kwargs", [{"budget_s": -1}, {"min_samples": 0},
-                                    {"min_samples": 5, "max_samples": 2}])
+@pytest.mark.parametrize(
+    "kwargs", [{"budget_s": -1}, {"min_samples": 0}, {"min_samples": 5, "max_samples": 2}]
+)
 def test_bad_config_names_the_values(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         TimerConfig(**kwargs)

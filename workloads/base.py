@@ -68,7 +68,9 @@ class Workload:
     def __post_init__(self) -> None:
         unknown = set(self.sizes) - set(SIZES)
         if unknown:
-            raise ValueError(f"workload {self.name!r}: unknown sizes {sorted(unknown)}; use {SIZES}")
+            raise ValueError(
+                f"workload {self.name!r}: unknown sizes {sorted(unknown)}; use {SIZES}"
+            )
 
 
 class UnknownWorkload(KeyError):
@@ -85,6 +87,11 @@ _REGISTRY: dict[str, Workload] = {}
 WORKLOAD_MODULES: tuple[str, ...] = (
     "workloads.attention.registry",
     "workloads.gemm",
+    "workloads.moe",
+    "workloads.dynamic_depth",
+    "workloads.kg",
+    "workloads.multimodal",
+    "workloads.lm.registry",
 )
 
 

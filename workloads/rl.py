@@ -22,21 +22,39 @@ from __future__ import annotations
 import torch
 
 
-def _check(rewards_NT: torch.Tensor, values_NT: torch.Tensor, dones_NT: torch.Tensor,
-           last_values_N: torch.Tensor, gamma: float, lam: float) -> None:
-    if rewards_NT.dim() != 2 or values_NT.shape != rewards_NT.shape or dones_NT.shape != rewards_NT.shape:
+def _check(
+    rewards_NT: torch.Tensor,
+    values_NT: torch.Tensor,
+    dones_NT: torch.Tensor,
+    last_values_N: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> None:
+    if (
+        rewards_NT.dim() != 2
+        or values_NT.shape != rewards_NT.shape
+        or dones_NT.shape != rewards_NT.shape
+    ):
         raise ValueError(
             f"rewards {tuple(rewards_NT.shape)}, values {tuple(values_NT.shape)} and dones "
             f"{tuple(dones_NT.shape)} must all be (N, T)"
         )
     if last_values_N.shape != rewards_NT.shape[:1]:
-        raise ValueError(f"last_values {tuple(last_values_N.shape)} must be (N,) = ({rewards_NT.shape[0]},)")
+        raise ValueError(
+            f"last_values {tuple(last_values_N.shape)} must be (N,) = ({rewards_NT.shape[0]},)"
+        )
     if not (0 <= gamma <= 1 and 0 <= lam <= 1):
         raise ValueError(f"need 0 <= gamma({gamma}) <= 1 and 0 <= lam({lam}) <= 1")
 
 
-def gae(rewards_NT: torch.Tensor, values_NT: torch.Tensor, dones_NT: torch.Tensor,
-        last_values_N: torch.Tensor, gamma: float = 0.99, lam: float = 0.95) -> torch.Tensor:
+def gae(
+    rewards_NT: torch.Tensor,
+    values_NT: torch.Tensor,
+    dones_NT: torch.Tensor,
+    last_values_N: torch.Tensor,
+    gamma: float = 0.99,
+    lam: float = 0.95,
+) -> torch.Tensor:
     """Advantages ``(N, T)`` by the backward recursion; returns = advantages + values."""
     _check(rewards_NT, values_NT, dones_NT, last_values_N, gamma, lam)
     not_done_NT = 1.0 - dones_NT
@@ -50,8 +68,14 @@ def gae(rewards_NT: torch.Tensor, values_NT: torch.Tensor, dones_NT: torch.Tenso
     return advantages_NT
 
 
-def gae_reference(rewards_NT: torch.Tensor, values_NT: torch.Tensor, dones_NT: torch.Tensor,
-                  last_values_N: torch.Tensor, gamma: float = 0.99, lam: float = 0.95) -> torch.Tensor:
+def gae_reference(
+    rewards_NT: torch.Tensor,
+    values_NT: torch.Tensor,
+    dones_NT: torch.Tensor,
+    last_values_N: torch.Tensor,
+    gamma: float = 0.99,
+    lam: float = 0.95,
+) -> torch.Tensor:
     """The definition, summed term by term in float64 (slow, obviously correct)."""
     _check(rewards_NT, values_NT, dones_NT, last_values_N, gamma, lam)
     r, v, d, last = (x.double().tolist() for x in (rewards_NT, values_NT, dones_NT, last_values_N))

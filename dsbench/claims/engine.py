@@ -78,8 +78,15 @@ def verdict_record(outcome: Outcome, mode: Mode, check_name: str) -> Record:
     info["verdict"] = outcome.verdict.value
     info["evidence"] = list(outcome.evidence)
     info["check"] = check_name
-    return Record(kind=Kind.VERDICT, name=outcome.claim_id, params={"mode": mode}, metrics=metrics,
-                  info=info, tags=("verify", mode), environment=environment.capture())
+    return Record(
+        kind=Kind.VERDICT,
+        name=outcome.claim_id,
+        params={"mode": mode},
+        metrics=metrics,
+        info=info,
+        tags=("verify", mode),
+        environment=environment.capture(),
+    )
 
 
 def outcome_from_record(record: Record) -> Outcome:
@@ -171,8 +178,11 @@ def verify(
             outcome, path, name = found[claim.id]
             rows.append(ClaimResult(claim, outcome, path, name))
         else:
-            why = (f"its check has not run in this folder yet: dsbench verify --only {claim.id}"
-                   if claim.id in registry else "no check is registered yet")
+            why = (
+                f"its check has not run in this folder yet: dsbench verify --only {claim.id}"
+                if claim.id in registry
+                else "no check is registered yet"
+            )
             outcome = fill_claimed(Outcome(claim.id, Verdict.UNCHECKED, why))
             rows.append(ClaimResult(claim, outcome, None, None))
     return rows

@@ -30,6 +30,8 @@ Mode = Literal["quick", "full"]
 CHECK_MODULES: tuple[str, ...] = (
     "dsbench.claims.checks.analytic",
     "dsbench.claims.checks.external",
+    "dsbench.claims.checks.simulator",
+    "dsbench.claims.checks.profiler",
 )
 
 CheckFn = Callable[["CheckContext"], "Outcome | list[Outcome]"]
@@ -106,9 +108,14 @@ class CheckContext:
         self.saved.append(rel)
         return rel
 
-    def evidence(self, name: str, metrics: dict[str, tuple[float | None, str]],
-                 params: dict[str, Any] | None = None, kind: Kind = Kind.ANALYTIC,
-                 **info: Any) -> str:
+    def evidence(
+        self,
+        name: str,
+        metrics: dict[str, tuple[float | None, str]],
+        params: dict[str, Any] | None = None,
+        kind: Kind = Kind.ANALYTIC,
+        **info: Any,
+    ) -> str:
         """Build and store a record of computed values ``{metric: (value, unit)}``."""
         record = Record(
             kind=kind,
@@ -142,7 +149,9 @@ def normalise(check_: Check, returned: Outcome | Iterable[Outcome]) -> list[Outc
     outcomes = [returned] if isinstance(returned, Outcome) else list(returned)
     got = sorted(o.claim_id for o in outcomes)
     if got != sorted(check_.claim_ids):
-        raise ValueError(f"{check_.name} returned outcomes for {got}, expected {sorted(check_.claim_ids)}")
+        raise ValueError(
+            f"{check_.name} returned outcomes for {got}, expected {sorted(check_.claim_ids)}"
+        )
     return [fill_claimed(o) for o in outcomes]
 
 

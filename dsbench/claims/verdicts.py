@@ -106,8 +106,9 @@ def log_ratio(measured: float, claimed: float) -> float:
     return abs(math.log(measured / claimed))
 
 
-def judge_value(claimed: float, measured: float, relation: str = "=",
-                tol: Tolerance = ANALYTIC) -> Verdict:
+def judge_value(
+    claimed: float, measured: float, relation: str = "=", tol: Tolerance = ANALYTIC
+) -> Verdict:
     """Judge a positive measured value against a claimed one under ``relation``.
 
     ``=``/``~``: supported within ``tol.support``, partly within ``tol.partly`` (a factor),
@@ -142,8 +143,9 @@ def judge_reduction(claimed_pct: float, measured_pct: float, tol: Tolerance = AN
     return judge_value(claimed_pct, measured_pct, "=", tol)
 
 
-def judge_speedup(claimed_x: float, measured_x: float, same_hardware: bool,
-                  tol: Tolerance = MEASURED) -> Verdict:
+def judge_speedup(
+    claimed_x: float, measured_x: float, same_hardware: bool, tol: Tolerance = MEASURED
+) -> Verdict:
     """Judge a claimed speed-up (e.g. 6×) against one measured in the same run (A vs B).
 
     On the claim's hardware: supported within the band or above it (a larger speed-up

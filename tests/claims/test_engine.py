@@ -26,14 +26,22 @@ def fixture_check(measured_pct: float, calls: list[str]):
     def run(ctx: CheckContext) -> Outcome:
         calls.append(ctx.mode)
         path = ctx.evidence("fixture", {"saving": (measured_pct, "%")})
-        return Outcome(CLAIM, judge_reduction(75, measured_pct), f"fixture measured {measured_pct}%",
-                       measured=measured_pct, unit="%", evidence=(path,))
+        return Outcome(
+            CLAIM,
+            judge_reduction(75, measured_pct),
+            f"fixture measured {measured_pct}%",
+            measured=measured_pct,
+            unit="%",
+            evidence=(path,),
+        )
 
     return {CLAIM: Check("tests.fixture", (CLAIM,), run)}
 
 
-@pytest.mark.parametrize("measured, verdict", [(74.9, "supported"), (50.0, "partly"),
-                                               (10.0, "contradicted"), (-3.0, "contradicted")])
+@pytest.mark.parametrize(
+    "measured, verdict",
+    [(74.9, "supported"), (50.0, "partly"), (10.0, "contradicted"), (-3.0, "contradicted")],
+)
 def test_measured_value_drives_verdict(tmp_path, measured, verdict):
     rows = verify(tmp_path, only=[CLAIM], registry=fixture_check(measured, []))
     (row,) = rows
@@ -110,7 +118,9 @@ def test_quick_verify_cli_json_interface(tmp_path):
     rows = json.loads(out.stdout)
     assert [r["id"] for r in rows] == [c.id for c in load_catalogue()]
     for row in rows:
-        assert {"id", "verdict", "claimed", "measured", "unit", "explanation", "evidence"} <= set(row)
+        assert {"id", "verdict", "claimed", "measured", "unit", "explanation", "evidence"} <= set(
+            row
+        )
         for path in row["evidence"]:
             assert (tmp_path / path).exists()
     assert (tmp_path / "report.md").exists() and (tmp_path / "report.html").exists()
@@ -128,11 +138,15 @@ def test_only_refreshes_the_full_report(tmp_path):
 
 def test_unknown_only_id_exits_2_in_one_line(tmp_path):
     code = "import sys; from dsbench.cli import main; main(sys.argv[1:])"
-    proc = subprocess.run([sys.executable, "-c", code, "verify", "--only", "000-nope",
-                           "--out", str(tmp_path / "v")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "verify", "--only", "000-nope", "--out", str(tmp_path / "v")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error: unknown claim id '000-nope'; run `dsbench verify --list` "
-                                   "to see the ids")
+    assert proc.stderr.strip() == (
+        "error: unknown claim id '000-nope'; run `dsbench verify --list` to see the ids"
+    )
     assert not (tmp_path / "v").exists()
 
 

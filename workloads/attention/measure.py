@@ -8,8 +8,8 @@ These are library functions: the caller passes the timer (``time_fn(fn) -> secon
 workbench's timer, or a plain ``perf_counter`` loop, can drive them. Peak memory is measured,
 never computed: on CUDA ``torch.cuda.max_memory_allocated`` around one call; on CPU the
 process high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs``; else
-``getrusage``'s ``ru_maxrss``) of a fresh child process that builds the inputs and makes one call,
-minus its resident size just before the call.
+``getrusage``'s ``ru_maxrss``) of a fresh child process that builds the inputs, makes one warm-up
+call, then one measured call: the mark minus the resident size just before that call.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._checks import check_positive
 from .dense import attention_flops, attention_pairs, naive_attention, sdpa_attention
 from .fused import Backend, sdpa_with_backend
 from .local_global import local_global_attention, local_global_pairs
@@ -176,6 +177,7 @@ def _child_peak_bytes(variant: str, t: int, shape: SweepShape, threads: int) -> 
 
     torch.set_num_threads(threads)
     fn, _ = make_sweep_case(variant, t, shape)
+    fn()  # warm-up: one-time costs (thread pools, library workspaces) are not the call's memory
     gc.collect()
     reset = _reset_high_water()
     before = psutil.Process().memory_info().rss
@@ -281,9 +283,18 @@ class FlopRateRatio:
 
 
 def swa_matmul_flop_rate(
-    t: int, time_fn: TimeFn, shape: SweepShape = SweepShape(), *, block: int | None = None
+    t: int,
+    time_fn: TimeFn,
+    shape: SweepShape = SweepShape(),
+    *,
+    block: int | None = None,
+    rounds: int = 3,
 ) -> FlopRateRatio:
-    """Time blocked SWA (forward) and a plain matmul of the same block shapes on this machine."""
+    """Time blocked SWA (forward) and a plain matmul of the same block shapes on this machine.
+
+    The two are timed alternately ``rounds`` times and each keeps its fastest time, so that a
+    burst of load from other processes does not land on one side of the ratio only.
+    """
     window = min(shape.window, t)
     block = default_block(window, t) if block is None else block
     dev, dtype = shape.device, getattr(torch, shape.dtype)
@@ -304,14 +315,15 @@ def swa_matmul_flop_rate(
     def matmul() -> torch.Tensor:
         return torch.bmm(torch.bmm(a, b), c)
 
+    times = [time_fn(f) for _ in range(check_positive("rounds", rounds)) for f in (swa, matmul)]
     per_pair = 4.0 * shape.batch * shape.heads * shape.head_dim
     executed = per_pair * blocked_window_pairs(t, window, block=block)
     return FlopRateRatio(
         seq_len=t,
         window=window,
         block=block,
-        swa_time_s=time_fn(swa),
-        matmul_time_s=time_fn(matmul),
+        swa_time_s=min(times[0::2]),
+        matmul_time_s=min(times[1::2]),
         swa_flops=per_pair * window_pairs(t, window),
         swa_executed_flops=executed,
         matmul_flops=4.0 * shape.head_dim * bhn * block * span,
