@@ -32,6 +32,13 @@ CHECK_MODULES: tuple[str, ...] = (
     "dsbench.claims.checks.external",
     "dsbench.claims.checks.simulator",
     "dsbench.claims.checks.profiler",
+    "dsbench.claims.checks.attention",
+    "dsbench.claims.checks.models",
+    "dsbench.claims.checks.training",
+    "dsbench.claims.checks.parallel",
+    "dsbench.claims.checks.inference",
+    "dsbench.claims.checks.serving",
+    "dsbench.claims.checks.failures",
 )
 
 CheckFn = Callable[["CheckContext"], "Outcome | list[Outcome]"]

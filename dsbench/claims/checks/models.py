@@ -1,0 +1,1 @@
+"""Checks for the models claims (being built; until then its claims show as unchecked)."""
