@@ -31,9 +31,13 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> None:
     Click's own usage errors already exit 2 with a short message; we add our project
     errors and the ``ValueError``/``KeyError`` subclasses that library validation raises
     (their messages name the offending values), and let Ctrl-C exit 130 quietly.
+
+    In this (non-standalone) mode click returns the code of ``ctx.exit(n)`` instead of
+    exiting, and returns a command's return value; both are honoured when they are an
+    ``int``, so a command may ``return 1`` (e.g. "regression found") or call ``ctx.exit(1)``.
     """
     try:
-        group.main(args=argv, standalone_mode=False)
+        code = group.main(args=argv, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -47,6 +51,8 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> None:
         sys.exit(130)
     except DsbenchError as exc:
         fail(str(exc))
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        sys.exit(code)
 
 
 def fail(message: str) -> None:

@@ -72,3 +72,32 @@ def test_user_errors_are_one_line_exit_2(args, message, tmp_path):
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_run_cli_honours_int_exit_codes():
+    """A command's ``ctx.exit(n)`` or ``return n`` reaches the shell; 0 and None mean success."""
+    import click
+    import pytest
+
+    from dsbench.errors import run_cli
+
+    @click.group()
+    def grp() -> None:
+        pass
+
+    @grp.command()
+    @click.argument("code", type=int)
+    @click.pass_context
+    def leave(ctx: click.Context, code: int) -> None:
+        ctx.exit(code)
+
+    @grp.command()
+    @click.argument("code", type=int)
+    def give(code: int) -> int:
+        return code
+
+    for command in ("leave", "give"):
+        with pytest.raises(SystemExit) as exc:
+            run_cli(grp, [command, "1"])
+        assert exc.value.code == 1
+        run_cli(grp, [command, "0"])  # no SystemExit: success
