@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 # pip prints one line per package index it skips on some machines; keep the log readable.
 QUIET_PIP := grep -v -e 'is ignored: it is neither a file nor a directory' || true
 
-.PHONY: setup setup-dev run test lint clean
+.PHONY: setup setup-dev setup-lab run test lint lab clean
 
 setup: $(VENV)/.setup-done
 
@@ -33,6 +33,17 @@ $(VENV)/.setup-dev-done: $(VENV)/.setup-done
 	@echo "installing test tools"
 	@$(BIN)/python -m pip install -q -e ".[dev]" 2>&1 | $(QUIET_PIP)
 	@touch $@
+
+setup-lab: $(VENV)/.setup-lab-done
+
+$(VENV)/.setup-lab-done: $(VENV)/.setup-done
+	@echo "installing jupyterlab"
+	@$(BIN)/python -m pip install -q -e ".[lab]" 2>&1 | $(QUIET_PIP)
+	@touch $@
+
+# Open the analysis notebooks (they read results/examples/ and results/ through dsbench).
+lab: setup-lab
+	$(BIN)/jupyter lab notebooks/
 
 run: setup
 	$(BIN)/dsbench verify --quick

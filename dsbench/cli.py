@@ -15,7 +15,15 @@ import click
 
 from dsbench import __version__
 from dsbench.errors import run_cli
+from dsbench.attention_bench import attention
+from dsbench.inference_bench import inference
+from dsbench.parallel_bench import parallel
+from dsbench.quantize_cli import quantize
+from dsbench.regress_cli import compare, history, regress
+from dsbench.serving_bench import serving
 from dsbench.simulate_cli import simulate, validate
+from dsbench.sweep_cli import sweep
+from dsbench.training_bench import training
 from dsbench.verify_cli import verify
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -125,9 +133,19 @@ def env(as_json: bool) -> None:
         click.echo(f"{key:15s} {value}")
 
 
-cli.add_command(verify)
-cli.add_command(simulate)
-cli.add_command(validate)
+@cli.group()
+def bench() -> None:
+    """Run one family's comparisons (technique against its baseline) and store them as records.
+
+    Every subcommand takes --quick/--full and --out; records are written as they are produced,
+    so Ctrl-C keeps what was measured.
+    """
+
+
+for _command in (attention, training, parallel, inference, serving):
+    bench.add_command(_command)
+for _command in (verify, simulate, validate, sweep, quantize, compare, regress, history):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,8 +3,11 @@
 Thin wrappers over :mod:`simulators`: build a scenario (a named TOML file or a path, then
 ``--nodes`` and ``--set section.field=value`` overrides), run it, print the step-time
 breakdown, store a simulation record, optionally print it as JSON or write a Chrome trace.
+With ``--days D`` it also simulates D days of training with the scenario's failure,
+recovery and cost models (:func:`simulators.horizon.run_horizon`) and reports effective
+training time, interruptions and lost time by cause, checkpoints, cost and energy.
 Scenario errors (unknown name or field, wrongly typed value, inconsistent layout, a model
-that does not fit in GPU memory) are one line and exit code 2.
+that does not fit in GPU memory, a negative rate or price) are one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -31,8 +34,89 @@ def build_scenario(scenario: str, nodes: int | None, overrides: tuple[str, ...])
         raise DsbenchError(f"scenario {scenario!r}: {exc}") from exc
 
 
-def simulation_record(result: Any, scenario: str, overrides: tuple[str, ...], seed: int):
-    """A results-store record of one simulated iteration."""
+def horizon_metrics(h: Any) -> dict:
+    """Record metrics of a long run (``simulators.horizon.HorizonResult``)."""
+    from dsbench.results import Metric
+
+    metrics = {
+        "days": Metric(h.wall_s / 86400, "d"),
+        "ettr": Metric(h.ettr, "1"),
+        "ettr_first_order": Metric(h.ettr_first_order, "1"),
+        "mttf": Metric(h.mttf_s, "s"),
+        "interruptions": Metric(sum(h.interruptions.values()), "1"),
+        "expected_interruptions": Metric(h.expected_interruptions, "1"),
+        "checkpoints_written": Metric(h.checkpoints_written, "1"),
+        "checkpoint_interval": Metric(h.interval_s, "s"),
+        "young_interval": Metric(h.young_s, "s"),
+        "daly_interval": Metric(h.daly_s, "s"),
+        "checkpoint_stall": Metric(h.checkpoint.stall_s, "s"),
+        "checkpoint_size": Metric(h.checkpoint.size_bytes, "B"),
+        "mean_downtime": Metric(h.mean_downtime_s, "s"),
+        "useful_time": Metric(h.useful_s, "s"),
+        "checkpoint_time": Metric(h.checkpoint_s, "s"),
+        "degraded_time": Metric(h.degraded_s, "s"),
+        "useful_tokens": Metric(h.useful_tokens, "tokens"),
+        "gpu_hours": Metric(h.cost.gpu_hours, "GPU-h"),
+        "cost": Metric(h.cost.cost_usd, "USD"),
+        "energy": Metric(h.cost.energy_kwh, "kWh"),
+        "cost_per_million_tokens": Metric(h.cost.usd_per_million_tokens, "USD"),
+        "cost_per_useful_hour": Metric(h.cost.usd_per_useful_hour, "USD"),
+    }
+    for cause in h.interruptions:
+        metrics[f"interruptions_{cause}"] = Metric(h.interruptions[cause], "1")
+        metrics[f"lost_work_{cause}"] = Metric(h.lost_s[cause], "s")
+        metrics[f"downtime_{cause}"] = Metric(h.downtime_s[cause], "s")
+    return metrics
+
+
+def _span(seconds: float) -> str:
+    """Like ``units.duration`` with minutes between one minute and one hour."""
+    from dsbench.units import duration
+
+    return f"{seconds / 60:.3g} min" if 60 <= seconds < 3600 else duration(seconds)
+
+
+def format_horizon(h: Any, scn: Any) -> str:
+    """The terminal summary of a long run with failures."""
+    from dsbench.units import si
+
+    duration = _span
+    n = sum(h.interruptions.values())
+    lo, hi = h.interruption_interval
+    causes = ", ".join(f"{c} {k}" for c, k in h.interruptions.items() if k)
+    lost = sum(h.lost_s.values())
+    down = sum(h.downtime_s.values())
+    worst = max(h.interruptions, key=lambda c: h.lost_s[c] + h.downtime_s[c])
+    ck = h.checkpoint
+    rec, cost = scn.recovery, h.cost
+    mttf = duration(h.mttf_s) if h.mttf_s != float("inf") else "never"
+    return "\n".join(
+        [
+            f"horizon {duration(h.wall_s)}, failure rates {scn.failures.preset} x "
+            f"{scn.failures.rate_scale:g} (MTTF {mttf}): {n} interruptions ({causes or 'none'}; "
+            f"99% Poisson interval {lo}-{hi} for {h.expected_interruptions:.1f} expected)",
+            f"effective training time {h.ettr:.1%} (first-order formula {h.ettr_first_order:.1%}); "
+            f"lost work {duration(lost)}, downtime {duration(down)}, checkpoint stalls "
+            f"{duration(h.checkpoint_s)}"
+            + (f", degraded {duration(h.degraded_s)}" if h.degraded_s else "")
+            + f"; most time lost to {worst}",
+            f"checkpoint {si(ck.size_bytes, 'B')} {rec.checkpoint_mode.value} every "
+            f"{duration(h.interval_s)} (stall {duration(ck.stall_s)}; Young {duration(h.young_s)}, "
+            f"Daly {duration(h.daly_s)}), {h.checkpoints_written} written; restart "
+            f"{duration(h.mean_downtime_s)} on average ({rec.policy.value})",
+            f"cost ${si(cost.cost_usd)} for {si(cost.gpu_hours)} GPU-hours, "
+            f"{si(cost.energy_kwh * 1e3, 'Wh')} at PUE {scn.cost.pue:g}; "
+            f"${cost.usd_per_million_tokens:.2f} per million useful tokens, "
+            f"${si(cost.usd_per_useful_hour)} per useful hour",
+            f"simulated {h.simpy_events} SimPy events in {duration(h.wall_clock_s)}",
+        ]
+    )
+
+
+def simulation_record(
+    result: Any, scenario: str, overrides: tuple[str, ...], seed: int, horizon: Any = None
+):
+    """A results-store record of one simulated iteration (and of a long run, if given)."""
     from dsbench import environment
     from dsbench.results import Kind, Metric, Record
     from simulators.scenario import to_dict
@@ -49,6 +133,8 @@ def simulation_record(result: Any, scenario: str, overrides: tuple[str, ...], se
             for k, v in d["memory_bytes"].items()
         },
     }
+    if horizon is not None:
+        metrics |= horizon_metrics(horizon)
     return Record(
         kind=Kind.SIMULATION,
         name=result.scenario.name,
@@ -126,6 +212,11 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     help="override a scenario field, e.g. --set parallel.tp=4 (repeatable)",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    help="also simulate this many days of training with failures, checkpoints and cost",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the stored record as JSON")
 @click.option(
     "--trace",
@@ -144,6 +235,7 @@ def simulate(
     scenario: str,
     overrides: tuple[str, ...],
     seed: int,
+    days: float | None,
     as_json: bool,
     trace: Path | None,
     out: Path,
@@ -152,7 +244,8 @@ def simulate(
     """Simulate a training iteration of a cluster: step time, throughput, MFU, memory.
 
     The default scenario is a GPT-3 175B model on nodes of 8 A100-80GB with tp 8 x pp 8;
-    `dsbench simulate --nodes 1000` runs it on 1000 nodes.
+    `dsbench simulate --nodes 1000` runs it on 1000 nodes. `--days 30` adds a 30-day run
+    with failures, checkpoints and restarts ([failures], [recovery], [cost] fields).
     """
     from dsbench import results
     from simulators.engine import run
@@ -163,11 +256,16 @@ def simulate(
         click.echo("\n".join(scenario_names()))
         return
     scn = build_scenario(scenario, nodes, overrides)
+    horizon = None
     try:
         result = run(scn, seed=seed)
+        if days is not None:
+            from simulators.horizon import run_horizon
+
+            horizon = run_horizon(scn, days, seed=seed)
     except ValueError as exc:
         raise DsbenchError(f"scenario {scn.name!r}: {exc}") from exc
-    record = simulation_record(result, scenario, overrides, seed)
+    record = simulation_record(result, scenario, overrides, seed, horizon)
     path = results.save(record, out)
     if trace:
         _write_json_atomic(trace, result.to_chrome_trace())
@@ -175,6 +273,8 @@ def simulate(
         click.echo(json.dumps(record.to_dict(), indent=1))
         return
     click.echo(format_result(result))
+    if horizon is not None:
+        click.echo(format_horizon(horizon, scn))
     click.echo(f"record: {path}" + (f"\ntrace: {trace}" if trace else ""))
 
 

@@ -2,8 +2,10 @@
 
 Every field has a real default; the default scenario is a GPT-3 175B model on 1000 DGX-A100
 nodes (8 000 GPUs) with Megatron-LM's 3D layout. Scenarios load from TOML (``[model]``,
-``[system]``, ``[parallel]``, ``[sim]`` tables) and accept ``section.field=value``
-overrides; the file format is documented in ``simulators/scenarios/README.md``.
+``[system]``, ``[parallel]``, ``[sim]`` tables, and for long runs ``[failures]``,
+``[recovery]``, ``[cost]``: :mod:`simulators.failures`, :mod:`simulators.recovery`,
+:mod:`simulators.cost`) and accept ``section.field=value`` overrides; the file format is
+documented in ``simulators/scenarios/README.md``.
 
 ``[model] preset = "megatron-1t"`` starts from a model preset; other keys in the table then
 override single fields.
@@ -20,10 +22,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from simulators.collectives import Algorithm
+from simulators.cost import CostConfig
+from simulators.failures import FailureConfig
 from simulators.hardware import Fabric, node
 from simulators.layout import Layout, RankOrder
 from simulators.memory import Schedule
 from simulators.model import MODELS, Recompute, TransformerSpec, model
+from simulators.recovery import RecoveryConfig
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
@@ -112,13 +117,16 @@ class SimConfig:
 
 @dataclass(frozen=True)
 class Scenario:
-    """Model × system × execution."""
+    """Model × system × execution, plus failures, recovery and cost for long horizons."""
 
     name: str = "default"
     model: TransformerSpec = field(default_factory=lambda: MODELS["gpt3-175b"])
     system: SystemConfig = field(default_factory=SystemConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    failures: FailureConfig = field(default_factory=FailureConfig)
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
 
     def __post_init__(self) -> None:
         lay = self.layout()
@@ -146,7 +154,7 @@ class Scenario:
 
 # --- overrides and TOML ------------------------------------------------------------------
 
-SECTIONS = ("model", "system", "parallel", "sim")
+SECTIONS = ("model", "system", "parallel", "sim", "failures", "recovery", "cost")
 
 
 def _convert(value: object, annotation: object, where: str) -> object:

@@ -92,6 +92,10 @@ WORKLOAD_MODULES: tuple[str, ...] = (
     "workloads.kg",
     "workloads.multimodal",
     "workloads.lm.registry",
+    "workloads.training.registry",
+    "workloads.training.registry_parallel",
+    "workloads.inference.registry_quant",
+    "workloads.inference.registry_serving",
 )
 
 

@@ -6,18 +6,12 @@ query blocks, ``Q`` query-block length, ``L`` keys per block.
 
 These are library functions: the caller passes the timer (``time_fn(fn) -> seconds``), so the
 workbench's timer, or a plain ``perf_counter`` loop, can drive them. Peak memory is measured,
-never computed: on CUDA ``torch.cuda.max_memory_allocated`` around one call; on CPU the
-process high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs``; else
-``getrusage``'s ``ru_maxrss``) of a fresh child process that builds the inputs, makes one warm-up
-call, then one measured call: the mark minus the resident size just before that call.
+never computed, by :class:`~workloads.attention.peak_memory.PeakMemoryProbe` (the CUDA
+allocator's peak, or a child process's high-water mark on CPU); one probe serves a whole sweep.
 """
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
-import resource
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,6 +23,7 @@ from ._checks import check_positive
 from .dense import attention_flops, attention_pairs, naive_attention, sdpa_attention
 from .fused import Backend, sdpa_with_backend
 from .local_global import local_global_attention, local_global_pairs
+from .peak_memory import PeakMemoryProbe
 from .sliding_window import (
     blocked_window_pairs,
     default_block,
@@ -115,6 +110,12 @@ SWEEP_VARIANTS = (
 )
 
 
+def sweep_flops(variant: str, t: int, shape: SweepShape) -> float:
+    """Useful FLOPs of one call of a sweep point (4·B·H·D·pairs; x3.5 with backward)."""
+    flops = attention_flops(shape.batch, shape.heads, shape.head_dim, _pairs(variant, t, shape))
+    return 3.5 * flops if shape.backward else flops  # backward ≈ 2.5x forward (FA-2 §4 count)
+
+
 def make_sweep_case(
     variant: str, t: int, shape: SweepShape, *, seed: int = 0
 ) -> tuple[Callable[[], Any], float]:
@@ -134,7 +135,7 @@ def make_sweep_case(
         ).requires_grad_(shape.backward)
         for _ in range(3)
     )
-    flops = attention_flops(shape.batch, shape.heads, shape.head_dim, _pairs(variant, t, shape))
+    flops = sweep_flops(variant, t, shape)
     if not shape.backward:
 
         def forward() -> torch.Tensor:
@@ -147,59 +148,13 @@ def make_sweep_case(
     def forward_backward() -> tuple[torch.Tensor, ...]:
         return torch.autograd.grad(attn(q, k, v), (q, k, v), grad_out)
 
-    return forward_backward, 3.5 * flops  # backward ≈ 2.5x forward (FlashAttention-2 §4 count)
-
-
-def _high_water_bytes() -> tuple[int, bool]:
-    """(peak resident bytes, whether it came from VmHWM)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024, True
-    except OSError:
-        pass
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, False
-
-
-def _reset_high_water() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _child_peak_bytes(variant: str, t: int, shape: SweepShape, threads: int) -> int:
-    import psutil
-
-    torch.set_num_threads(threads)
-    fn, _ = make_sweep_case(variant, t, shape)
-    fn()  # warm-up: one-time costs (thread pools, library workspaces) are not the call's memory
-    gc.collect()
-    reset = _reset_high_water()
-    before = psutil.Process().memory_info().rss
-    if not reset:  # without a reset the mark may predate the call: report the growth past it
-        before = max(before, _high_water_bytes()[0])
-    fn()
-    return max(0, _high_water_bytes()[0] - before)
+    return forward_backward, flops
 
 
 def measure_peak_bytes(variant: str, t: int, shape: SweepShape) -> int:
-    """Measured extra memory of one call of a sweep point (see module docstring)."""
-    if shape.device.startswith("cuda"):
-        fn, _ = make_sweep_case(variant, t, shape)
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        return pool.apply(_child_peak_bytes, (variant, t, shape, torch.get_num_threads()))
+    """Measured extra memory of one call of a sweep point (see :mod:`.peak_memory`)."""
+    with PeakMemoryProbe(shape.device) as probe:
+        return probe.measure(make_sweep_case, variant, t, shape)
 
 
 def sweep(
@@ -212,13 +167,14 @@ def sweep(
 ) -> list[SweepRecord]:
     """Time (and measure peak memory of) every variant at every length; returns records."""
     records = []
-    for variant in variants:
-        for t in lengths:
-            fn, flops = make_sweep_case(variant, t, shape)
-            time_s = time_fn(fn)
-            del fn
-            peak = measure_peak_bytes(variant, t, shape) if measure_memory else None
-            records.append(SweepRecord(variant, t, time_s, peak, flops, asdict(shape)))
+    with PeakMemoryProbe(shape.device) as probe:
+        for variant in variants:
+            for t in lengths:
+                fn, flops = make_sweep_case(variant, t, shape)
+                time_s = time_fn(fn)
+                del fn
+                peak = probe.measure(make_sweep_case, variant, t, shape) if measure_memory else None
+                records.append(SweepRecord(variant, t, time_s, peak, flops, asdict(shape)))
     return records
 
 

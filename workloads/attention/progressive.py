@@ -101,9 +101,12 @@ def progressive_schedule(
     *,
     first_window: int = 32,
     sparse: AttentionSpec | None = None,
+    dense: AttentionSpec | None = None,
 ) -> tuple[AttentionSpec, ...]:
     """Seed 004 §2.1's schedule: a third window-``first_window``, a third widening to dense, a
-    third sparse (default block top-k, 64-token blocks, 8 blocks = 512 keys)."""
+    third sparse (default block top-k, 64-token blocks, 8 blocks = 512 keys). ``dense`` is the
+    spec of the global layer(s) (default fused SDPA; ``DENSE_MATERIALISED`` to compare with an
+    all-materialised stack like for like)."""
     if n_layers < 3:
         raise ValueError(
             f"a progressive schedule needs n_layers >= 3 (early, middle, late), got {n_layers}"
@@ -118,7 +121,7 @@ def progressive_schedule(
     for i in range(1, n_mid + 1):
         w = round(first_window * (seq_len / first_window) ** (i / n_mid))
         middle.append(
-            AttentionSpec(AttentionKind.DENSE)
+            (dense or AttentionSpec(AttentionKind.DENSE))
             if w >= seq_len
             else AttentionSpec(AttentionKind.WINDOW, window=w)
         )

@@ -14,7 +14,16 @@ from .attention import AttnKind, AttnSpec, attention_fn, receptive_field, refere
 from .config import PRESETS, VARIANTS, FFNKind, LMConfig, make_variant, preset
 from .data import Domain, Split, load_split
 from .model import LM, flops_per_token, param_counts
-from .train import Order, TrainConfig, compare_variants, evaluate, relative_quality, train
+from .train import (
+    CachedTrainer,
+    Order,
+    Trainer,
+    TrainConfig,
+    compare_variants,
+    evaluate,
+    relative_quality,
+    train,
+)
 
 __all__ = [
     "LM",
@@ -22,12 +31,14 @@ __all__ = [
     "VARIANTS",
     "AttnKind",
     "AttnSpec",
+    "CachedTrainer",
     "Domain",
     "FFNKind",
     "LMConfig",
     "Order",
     "Split",
     "TrainConfig",
+    "Trainer",
     "attention_fn",
     "compare_variants",
     "evaluate",

@@ -116,6 +116,7 @@ VARIANTS: tuple[str, ...] = (
     "sliding-window",
     "local-global",
     "top-k",
+    "progressive",
     "moe",
     "moe-top1",
     "moe-shared",
@@ -131,6 +132,8 @@ def make_variant(base: LMConfig, name: str, *, window: int | None = None) -> LMC
 
     dense: the base. sliding-window / local-global / top-k: that attention in every layer
     (window ``block_size/4`` unless given; 4 global tokens; top-k = window).
+    progressive: seed 004 §2.1's schedule — the first third of the layers sliding-window, the
+    middle dense (global), the last third top-k (k = window); at least one of each end.
     moe: 8 experts top-2, expert hidden ``d_ff/2`` (equal active FFN parameters).
     moe-top1: 8 experts top-1, hidden ``d_ff``. moe-shared: 1 shared + 8 routed top-1, hidden
     ``d_ff/2``. moe-v3: sigmoid gate + bias balancing, top-2, λ = 0.0001.
@@ -151,6 +154,18 @@ def make_variant(base: LMConfig, name: str, *, window: int | None = None) -> LMC
         return replace(base, attention=(AttnSpec(AttnKind.LOCAL_GLOBAL, window=w, n_global=4),) * n)
     if name == "top-k":
         return replace(base, attention=(AttnSpec(AttnKind.TOPK, top_k=w),) * n)
+    if name == "progressive":
+        third = max(1, n // 3)
+        early, late = third, n - third
+        specs = tuple(
+            AttnSpec(AttnKind.WINDOW, window=w)
+            if i < early
+            else AttnSpec(AttnKind.TOPK, top_k=w)
+            if i >= late
+            else AttnSpec()
+            for i in range(n)
+        )
+        return replace(base, attention=specs)
     if name == "moe":
         return replace(base, ffn=moe_layers, moe=MoEConfig(top_k=2), d_expert=base.d_ff // 2)
     if name == "moe-top1":

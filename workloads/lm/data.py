@@ -15,6 +15,7 @@ is evaluated on exactly the same bytes.
 
 from __future__ import annotations
 
+import functools
 import sysconfig
 from dataclasses import dataclass
 from enum import Enum
@@ -83,10 +84,12 @@ def split_documents(
     return Split(train=train, val=val)
 
 
+@functools.lru_cache(maxsize=8)
 def load_split(
     domain: Domain = Domain.ENGLISH, *, max_bytes: int = 2_000_000, split_seed: int = 1234
 ) -> Split:
-    """The fixed train/val split of one domain."""
+    """The fixed train/val split of one domain (cached: the same arguments return the same
+    object, whose tensors callers must not modify)."""
     return split_documents(domain_bytes(domain, max_bytes), split_seed=split_seed)
 
 

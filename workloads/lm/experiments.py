@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+import functools
 from dataclasses import asdict, replace
 
 import torch
@@ -26,7 +27,7 @@ from workloads.moe import MoE, MoEConfig, load_stats
 from .config import LMConfig, make_variant, preset
 from .data import Domain, Split, fixed_windows, load_split
 from .model import LM
-from .train import Order, TrainConfig, compare_variants, train
+from .train import Order, Trainer, TrainConfig, compare_variants, train
 
 
 def _base(base: str | LMConfig) -> LMConfig:
@@ -41,7 +42,8 @@ def _tc(base: LMConfig, steps: int, tc: TrainConfig | None) -> TrainConfig:
 
 
 def moe_vs_dense(
-    steps: int = 200, *, base: str | LMConfig = "tiny", train_config: TrainConfig | None = None
+    steps: int = 200, *, base: str | LMConfig = "tiny", train_config: TrainConfig | None = None,
+    trainer: Trainer = train,
 ) -> list[dict]:
     """Rows of :func:`compare_variants` for dense, moe (equal active), moe-equal-total and
     dense-equal-total, each with ``flops_per_token`` (training) and ``tokens_per_s``."""
@@ -51,6 +53,7 @@ def moe_vs_dense(
         steps,
         base=cfg,
         train_config=_tc(cfg, steps, train_config),
+        trainer=trainer,
     )
 
 
@@ -69,6 +72,7 @@ def aux_coef_sweep(
     base: str | LMConfig = "tiny",
     capacity_factor: float = 1.25,
     train_config: TrainConfig | None = None,
+    trainer: Trainer = train,
 ) -> list[dict]:
     """MoE (8 experts, top-2, capacity ``capacity_factor``) trained with each λ.
 
@@ -82,7 +86,7 @@ def aux_coef_sweep(
     for coef in coefs:
         moe = MoEConfig(top_k=2, aux_coef=coef, capacity_factor=capacity_factor)
         cfg = replace(make_variant(cfg0, "moe"), moe=moe)
-        model, summary = train(cfg, tc, split)
+        model, summary = trainer(cfg, tc, split)
         stats = [load_stats(ids, keep, moe.n_experts) for ids, keep in routing(model, x)]
         mean = {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}
         rows.append(
@@ -98,8 +102,10 @@ def aux_coef_sweep(
     return rows
 
 
+@functools.lru_cache(maxsize=2)
 def mixed_split(max_bytes: int = 450_000) -> tuple[Split, Split, Split]:
-    """English and Python splits of about equal size, and their concatenation for training."""
+    """English and Python splits of about equal size, and their concatenation for training
+    (cached: the same object each call)."""
     en = load_split(Domain.ENGLISH, max_bytes=max_bytes)
     py = load_split(Domain.PYTHON, max_bytes=max_bytes)
     return Split(torch.cat([en.train, py.train]), torch.cat([en.val, py.val])), en, py
@@ -119,6 +125,7 @@ def expert_specialisation(
     base: str | LMConfig = "tiny",
     train_config: TrainConfig | None = None,
     windows: int = 16,
+    trainer: Trainer = train,
 ) -> list[dict]:
     """Train the MoE LM on English + Python; per layer, MI (bits) between the domain of a token
     and its first-choice expert, for the trained and the untrained (random router) model.
@@ -128,7 +135,7 @@ def expert_specialisation(
     cfg = make_variant(_base(base), "moe")
     tc = _tc(cfg, steps, train_config)
     mixed, en, py = mixed_split()
-    trained, _ = train(cfg, tc, mixed)
+    trained, _ = trainer(cfg, tc, mixed)
     torch.manual_seed(tc.seed)
     untrained = LM(cfg)
     x_en, _ = fixed_windows(en.val, windows, tc.seq_len)
@@ -159,7 +166,8 @@ def expert_specialisation(
 
 
 def dynamic_depth_quality(
-    steps: int = 200, *, base: str | LMConfig = "tiny", train_config: TrainConfig | None = None
+    steps: int = 200, *, base: str | LMConfig = "tiny", train_config: TrainConfig | None = None,
+    trainer: Trainer = train,
 ) -> list[dict]:
     """Dense vs dynamic-depth FFNs at equal steps. Rows: the compare_variants columns plus
     avg_depth, max_depth and ffn_flops_saved_fraction (measured on validation windows, hard
@@ -170,7 +178,7 @@ def dynamic_depth_quality(
     x, _ = fixed_windows(split.val, 16, tc.seq_len)
     rows = []
     for name in ("dense", "dynamic-depth"):
-        model, summary = train(make_variant(cfg0, name), tc, split)
+        model, summary = trainer(make_variant(cfg0, name), tc, split)
         summary.pop("history")
         model.eval()
         with torch.no_grad():
@@ -193,7 +201,8 @@ def dynamic_depth_quality(
 
 
 def curriculum_comparison(
-    steps: int = 200, *, base: str | LMConfig = "tiny", train_config: TrainConfig | None = None
+    steps: int = 200, *, base: str | LMConfig = "tiny", train_config: TrainConfig | None = None,
+    trainer: Trainer = train,
 ) -> list[dict]:
     """Random order vs short-to-long length curriculum, equal tokens per step, same eval.
     Rows: order, val_loss, bits_per_byte, tokens, steps, tokens_per_s."""
@@ -202,7 +211,7 @@ def curriculum_comparison(
     split = load_split()
     rows = []
     for order in Order:
-        _, s = train(cfg, replace(tc, order=order), split)
+        _, s = trainer(cfg, replace(tc, order=order), split)
         rows.append(
             {
                 "order": order.value,
@@ -221,6 +230,7 @@ def swa_quality(
     base: str | LMConfig = "tiny",
     window: int | None = None,
     train_config: TrainConfig | None = None,
+    trainer: Trainer = train,
 ) -> list[dict]:
     """Dense vs sliding-window LM on text at equal steps; rows of compare_variants plus
     ``quality_retained`` = exp(−(val_loss − dense val_loss)) (ratio of per-byte likelihoods;
@@ -228,7 +238,9 @@ def swa_quality(
     cfg = _base(base)
     w = window or max(2, cfg.block_size // 4)
     variants = {"dense": cfg, "sliding-window": make_variant(cfg, "sliding-window", window=w)}
-    rows = compare_variants(variants, steps, base=cfg, train_config=_tc(cfg, steps, train_config))
+    rows = compare_variants(
+        variants, steps, base=cfg, train_config=_tc(cfg, steps, train_config), trainer=trainer
+    )
     dense = rows[0]["val_loss"]
     return [
         {

@@ -23,6 +23,7 @@ _SIZES = {
 _VARIANT_CLAIMS = {
     "dense": ("000-swa-98pct-accuracy", "001-curriculum-learning"),
     "sliding-window": ("000-swa-98pct-accuracy", "000-maa-32k-context"),
+    "progressive": ("004-progressive-attn-2.3x",),
     "moe": ("004-moe-inference-40pct", "004-moe-aux-loss-0.1", "004-moe-domain-experts"),
     "dynamic-depth": ("001-dynamic-depth-ffn",),
 }

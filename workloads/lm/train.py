@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import Enum
 
@@ -165,6 +165,30 @@ def train(cfg: LMConfig, tc: TrainConfig, split: Split | None = None) -> tuple[L
     return model, summary
 
 
+Trainer = Callable[[LMConfig, TrainConfig, Split], tuple[LM, dict]]
+
+
+class CachedTrainer:
+    """A :data:`Trainer` that trains each (config, train config, split) once and then hands
+    out the same model and a copy of its summary. Several experiments that need the same
+    baseline (dense at equal steps, say) then train it once. Keys hold the split object
+    itself, so a split is matched by identity and cannot be confused with a new one."""
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple, tuple[Split, LM, dict]] = {}
+
+    def __call__(self, cfg: LMConfig, tc: TrainConfig, split: Split) -> tuple[LM, dict]:
+        key = (cfg, tc, id(split))
+        if key not in self._runs:
+            model, summary = train(cfg, tc, split)
+            self._runs[key] = (split, model, summary)
+        _, model, summary = self._runs[key]
+        return model, dict(summary)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
 def compare_variants(
     variants: Iterable[str] | Mapping[str, LMConfig],
     steps: int,
@@ -173,12 +197,14 @@ def compare_variants(
     train_config: TrainConfig | None = None,
     split: Split | None = None,
     keep_history: bool = False,
+    trainer: Trainer = train,
 ) -> list[dict]:
     """Train each variant from the same seed on the same batches for ``steps`` steps and
     evaluate on the same validation windows (equal steps *and* equal tokens).
 
     variants: names from :data:`~workloads.lm.config.VARIANTS` applied to ``base`` (a preset
         name or config), or a mapping name -> LMConfig.
+    trainer: how a model is trained (:func:`train`, or a :class:`CachedTrainer` to reuse runs).
     Returns one dict per variant with: variant, preset, steps, tokens, val_loss, bits_per_byte,
     tokens_per_s, train_loss, params, active_params, flops_per_token (training, per token),
     train_s, seq_len, batch_size, seed (and ``history`` if ``keep_history``).
@@ -194,7 +220,7 @@ def compare_variants(
     split = split if split is not None else load_split()
     rows = []
     for name, cfg in configs.items():
-        _, summary = train(cfg, tc, split)
+        _, summary = trainer(cfg, tc, split)
         if not keep_history:
             summary.pop("history")
         rows.append(

@@ -1,0 +1,1 @@
+"""Training-efficiency workloads: recomputation, precision, parallelism, offload, data path."""
