@@ -14,10 +14,11 @@ from pathlib import Path
 import click
 
 from dsbench import __version__
-from dsbench.errors import run_cli
 from dsbench.attention_bench import attention
+from dsbench.errors import run_cli
 from dsbench.inference_bench import inference
 from dsbench.parallel_bench import parallel
+from dsbench.quality_cli import quality
 from dsbench.quantize_cli import quantize
 from dsbench.regress_cli import compare, history, regress
 from dsbench.serving_bench import serving
@@ -142,7 +143,7 @@ def bench() -> None:
     """
 
 
-for _command in (attention, training, parallel, inference, serving):
+for _command in (attention, quality, training, parallel, inference, serving):
     bench.add_command(_command)
 for _command in (verify, simulate, validate, sweep, quantize, compare, regress, history):
     cli.add_command(_command)

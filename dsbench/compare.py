@@ -384,8 +384,12 @@ def compare(
     changes: list[MetricChange] = []
     unmatched: list[str] = []
     other_machine: list[str] = []
+    verify_runs = _has_verdicts(base_by_key) and _has_verdicts(new_by_key)
     for key, rec in new_by_key.items():
         base = base_by_key.get(key)
+        if base is None and verify_runs and rec.kind == Kind.VERDICT:
+            changes.append(_appeared(rec, rec.info.get("verdict"), before=False))
+            continue
         if base is None:
             unmatched.append(describe(rec))
             continue
@@ -394,7 +398,14 @@ def compare(
             other_machine.append(describe(rec))
             continue
         changes.extend(compare_pair(base, rec, settings))
-    baseline_only = [describe(r) for k, r in base_by_key.items() if k not in new_by_key]
+    baseline_only = []
+    for key, base in base_by_key.items():
+        if key in new_by_key:
+            continue
+        if verify_runs and base.kind == Kind.VERDICT:
+            changes.append(_appeared(base, base.info.get("verdict"), before=True))
+        else:
+            baseline_only.append(describe(base))
     return Comparison(
         tuple(changes), tuple(unmatched), tuple(other_machine), tuple(baseline_only), settings
     )
@@ -408,4 +419,25 @@ def _spread_note(baseline: Sequence[float], new: Sequence[float], s: Settings) -
     return (
         f"spread {spread(baseline):.0%} -> {spread(new):.0%} (IQR/median) exceeds "
         f"{s.max_spread:.0%}: not gated"
+    )
+
+
+def _has_verdicts(records: dict[tuple[str, str, str], Record]) -> bool:
+    return any(r.kind == Kind.VERDICT for r in records.values())
+
+
+def _appeared(record: Record, verdict: object, before: bool) -> MetricChange:
+    """A claim judged in only one of two verify runs (a check was added or removed): the
+    other run reported it unchecked, which is a verdict change too."""
+    note = f"{verdict} -> unchecked" if before else f"unchecked -> {verdict}"
+    m = record.metrics.get("measured")
+    value = m.value if m else None
+    return _change(
+        record,
+        Status.VERDICT_CHANGED,
+        "verdict",
+        m.unit if m else "",
+        baseline=value if before else None,
+        new=None if before else value,
+        note=note,
     )

@@ -19,7 +19,9 @@ distances) and ``probe_accuracy_far`` (the longest distance).
 
 ``--quick`` trains the ``tiny`` preset for 300 steps of 8×64 bytes (seconds per variant);
 ``--full`` trains ``cpu-small`` (~6.4M parameters) for 600 steps of 16×128 bytes (minutes per
-variant on 2 CPU cores).
+variant on 2 CPU cores). On a machine shared with other jobs use ``--threads 1``: with more
+threads than free cores, PyTorch's CPU threads wait on each other and a run can be many times
+slower.
 """
 
 from __future__ import annotations
@@ -163,6 +165,13 @@ def format_row(row: dict, dense: dict, probe: dict) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--probe/--no-probe", default=True, show_default=True, help="passkey probe")
 @click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="torch CPU threads (0 = torch's default); 1 on a machine shared with other jobs",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("results/quality"),
@@ -170,7 +179,7 @@ def format_row(row: dict, dense: dict, probe: dict) -> str:
     help="folder the records are written to",
 )
 def quality(
-    quick: bool, variants: str, steps: int | None, seed: int, probe: bool, out: Path
+    quick: bool, variants: str, steps: int | None, seed: int, probe: bool, threads: int, out: Path
 ) -> None:
     """Train the small LM's variants at equal steps and tokens; store the quality table.
 
@@ -179,6 +188,8 @@ def quality(
     passkey accuracy (mean over distances, and at the longest).
     """
     from dataclasses import replace
+
+    import torch
 
     from dsbench import results
     from dsbench.progress import track
@@ -189,6 +200,8 @@ def quality(
     run = replace(MODES[mode], seed=seed, **({"steps": steps} if steps else {}))
     if out.exists() and not out.is_dir():
         raise click.BadParameter(f"{out} exists and is not a folder", param_hint="--out")
+    if threads:
+        torch.set_num_threads(threads)
     split = load_split()
     dense = None
     click.echo(f"{mode}: preset {run.preset}, {run.steps} steps of {run.batch}x{run.seq_len} bytes")

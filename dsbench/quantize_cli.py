@@ -116,12 +116,18 @@ def quantize_to(model: str, method: str, bits: int, group_size: int, out: Path, 
 
     from dsbench.timing import TimerConfig, time_fn
     from workloads.inference import comparisons, zoo
-    from workloads.inference.quantize import quantizable_linears, state_dict_bytes
+    from workloads.inference.quantize import (
+        quantizable_convs,
+        quantizable_linears,
+        state_dict_bytes,
+    )
 
     net, spec = _load_float(model, train_steps)
     qnet = _convert(net, method, bits, group_size)
     group = group_size if method == "weight-only" and bits == 4 else 0
     n_quantized = len(quantizable_linears(net, group_size=group))
+    if method == "weight-only":  # torch.ao's dynamic quantisation has no conv
+        n_quantized += len(quantizable_convs(net, group))
     n_layers = sum(isinstance(m, nn.Linear | nn.Conv2d) for m in net.modules())
     x = zoo.example_input(spec, batch)
     cfg = TimerConfig(warmup_s=0.02, budget_s=0.2, min_samples=5, max_time_s=10.0)
@@ -210,8 +216,8 @@ def _format(s: dict, out: Path) -> str:
         f" (group {s['group_size']})" if s["group_size"] else ""
     )
     lines = [
-        f"{s['model']}: {label}; {s['quantized_layers']} linear layers quantised, "
-        f"{s['float_layers']} left float (tied LM head, convolutions, indivisible widths)",
+        f"{s['model']}: {label}; {s['quantized_layers']} layers quantised, {s['float_layers']} "
+        "left float (tied LM head; convs under dynamic; widths not splitting into groups)",
         f"  bytes     {s['bytes_before']:,} -> {s['bytes_after']:,} "
         f"({s['bytes_before'] / s['bytes_after']:.2f}x smaller)",
         f"  speed     {s['speed_ratio']:.2f}x fp32 (batch {s['batch']}, {s['threads']} threads)",

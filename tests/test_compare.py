@@ -211,3 +211,12 @@ def test_baseline_from_the_same_machine_is_preferred():
     theirs_new = timed(rng, 5.0, env=other, ts="2026-01-05T00:00:00")
     result = compare([mine_old, theirs_new], [timed(rng, 1.0, ts="2026-01-09T00:00:00")])
     assert result.exit_code() == 0 and not result.other_machine
+
+
+def test_claims_checked_in_one_run_only_are_verdict_changes():
+    base = [verdict("a", "supported", 1.0), verdict("gone", "partly", 2.0)]
+    new = [verdict("a", "supported", 1.0), verdict("added", "contradicted", 3.0)]
+    result = compare(base, new)
+    notes = {c.name: c.note for c in result.failing}
+    assert notes == {"added": "unchecked -> contradicted", "gone": "partly -> unchecked"}
+    assert not result.unmatched and not result.baseline_only and result.exit_code() == 1

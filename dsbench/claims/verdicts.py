@@ -113,9 +113,13 @@ def judge_value(
 
     ``=``/``~``: supported within ``tol.support``, partly within ``tol.partly`` (a factor),
     contradicted beyond. ``>=``/``>``: supported if measured >= claimed·(1 - support), partly if
-    it is at least claimed / partly. ``<=``/``<`` mirrored.
+    it is at least claimed / partly. ``<=``/``<`` mirrored. A measured value of zero or less
+    against a positive claimed one (an exponent that came out flat or negative) is as far
+    from it as values get: contradicted.
     """
     if relation in ("=", "~"):
+        if measured <= 0 < claimed:
+            return Verdict.CONTRADICTED
         distance = log_ratio(measured, claimed)
         if distance <= math.log1p(tol.support):
             return Verdict.SUPPORTED

@@ -60,3 +60,8 @@ def test_outcomes_must_justify_special_verdicts(verdict, field):
 def test_outcome_needs_explanation():
     with pytest.raises(ValueError, match="explanation"):
         Outcome("000-x", Verdict.VAGUE, " ")
+
+
+@pytest.mark.parametrize("measured", [0.0, -0.2])
+def test_flat_or_negative_measurement_contradicts_a_positive_claim(measured):
+    assert judge_value(1.0, measured, "=") is Verdict.CONTRADICTED

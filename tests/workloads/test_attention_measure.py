@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from workloads.attention import (
     SweepShape,
@@ -19,6 +20,14 @@ from workloads.attention import (
     sweep,
 )
 from workloads.attention.measure import SWEEP_VARIANTS
+from workloads.attention.measure_stack import (
+    STACK_SCHEDULES,
+    StackShape,
+    dense_layer_fraction,
+    make_stack_case,
+)
+from workloads.attention.peak_memory import PeakMemoryProbe
+from workloads.attention.progressive import AttentionKind
 
 SMALL = SweepShape(heads=2, head_dim=8, window=16, n_global=2, block=8, n_blocks=2, top_k=4)
 
@@ -80,3 +89,31 @@ def test_swa_matmul_flop_rate_accounting():
     assert r.swa_flops < r.swa_executed_flops and r.ratio == pytest.approx(
         r.swa_flops / r.matmul_flops
     )
+
+
+def test_probe_measures_points_one_after_another_in_one_child():
+    shape = SweepShape(heads=1, head_dim=8)
+    with PeakMemoryProbe() as probe:
+        small, big, again = (
+            probe.measure(make_sweep_case, "dense-naive", t, shape) for t in (512, 1024, 512)
+        )
+    assert small >= 512 * 512 * 4  # at least one fp32 T×T matrix
+    assert 3 < big / small < 5  # T^2: doubling T quadruples the peak
+    assert abs(again - small) < 0.5 * small  # the earlier, larger call leaves nothing behind
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_stack_schedules_share_weights_and_kernels(backward):
+    shape = StackShape(d_model=8, heads=2, n_layers=3, block=8, n_blocks=2, backward=backward)
+    outs = {s: make_stack_case(s, 40, shape) for s in STACK_SCHEDULES}
+    kinds = {s: [spec.kind for spec in specs] for s, (_, specs) in outs.items()}
+    assert kinds["progressive"] == [
+        AttentionKind.WINDOW, AttentionKind.DENSE, AttentionKind.BLOCK_TOPK
+    ]  # fmt: skip
+    assert kinds["progressive-materialised"][1] is AttentionKind.DENSE_MATERIALISED
+    assert set(kinds["dense-materialised"]) == {AttentionKind.DENSE_MATERIALISED}
+    assert dense_layer_fraction(outs["progressive"][1]) == pytest.approx(1 / 3)
+    dense, materialised = outs["dense"][0](), outs["dense-materialised"][0]()
+    torch.testing.assert_close(dense, materialised, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="unknown stack schedule 'sparse'"):
+        make_stack_case("sparse", 40, shape)

@@ -16,6 +16,15 @@ from workloads.inference.cnn import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Training small tensors on an oversubscribed 2-core machine is far faster on one thread."""
+    from workloads.inference.zoo import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def data():
     return load_digits_split()

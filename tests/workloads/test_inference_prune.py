@@ -10,6 +10,15 @@ from workloads.inference import prune as pr
 from workloads.inference.cnn import DigitsCNN, conv_flops
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Training small tensors on an oversubscribed 2-core machine is far faster on one thread."""
+    from workloads.inference.zoo import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
 def _cnn(widths=(8, 16, 32)) -> DigitsCNN:
     torch.manual_seed(0)
     model = DigitsCNN(widths).eval()
@@ -117,3 +126,26 @@ def test_bad_fractions_are_rejected():
         pr.global_magnitude_prune(_cnn(), 1.0)
     with pytest.raises(ValueError, match="fractions"):
         pr.prune_cnn_channels(_cnn(), [0.3])
+
+
+def _fake_timer(fn):
+    fn()
+    return [1.0, 1.0, 1.0]
+
+
+def test_channel_prune_rows_count_what_was_rebuilt(monkeypatch):
+    from workloads.inference import zoo
+    from workloads.inference.comparisons import cnn_channel_prune_rows
+
+    monkeypatch.setitem(
+        zoo.MODELS, "cnn-digits", {**zoo.MODELS["cnn-digits"], "widths": [4, 8, 16]}
+    )
+    rows = cnn_channel_prune_rows(_fake_timer, (0.25, 0.5), finetune_epochs=1, train_epochs=1)
+    quarter, half = rows
+    assert quarter["widths"] == [3, 6, 12] and half["widths"] == [2, 4, 8]
+    assert quarter["flops"] == conv_flops((3, 6, 12))
+    assert quarter["flop_reduction_pct"] == pytest.approx(
+        100 * (1 - conv_flops((3, 6, 12)) / conv_flops((4, 8, 16)))
+    )
+    assert half["flop_reduction_pct"] > quarter["flop_reduction_pct"] > 25
+    assert quarter["speedup"] == 1.0 and 0 <= quarter["accuracy"] <= 1

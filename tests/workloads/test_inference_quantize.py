@@ -11,6 +11,15 @@ from workloads.inference import quantize as qz
 from workloads.inference.quantize import WeightFormat
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Training small tensors on an oversubscribed 2-core machine is far faster on one thread."""
+    from workloads.inference.zoo import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
 def _w(o: int = 16, i: int = 64, seed: int = 0) -> torch.Tensor:
     return torch.randn(o, i, generator=torch.Generator().manual_seed(seed))
 
@@ -150,3 +159,48 @@ def test_registered_workloads_match_their_references(name):
     case = workload.build("tiny", "cpu", "float32")
     torch.testing.assert_close(case.fn(), case.reference(), atol=case.atol, rtol=case.rtol)
     assert workload.claim_ids and case.flops > 0
+
+
+def _fake_timer(fn):
+    fn()  # runs the callable once; a constant time makes every ratio exactly 1
+    return [1.0, 1.0, 1.0]
+
+
+def test_quantization_rows_report_sizes_and_losses():
+    from workloads.inference.comparisons import quantization_rows
+
+    rows = {r["variant"]: r for r in quantization_rows("lm-tiny", _fake_timer, train_steps=5)}
+    assert set(rows) == {"fp32", "dynamic-int8", "weight-only-int8", "weight-only-int4-g32",
+                         "fp4-e2m1-b32"}  # fmt: skip
+    assert all(r["speedup"] == 1.0 for r in rows.values())
+    assert rows["fp32"]["bytes_ratio"] == 1.0 and rows["fp32"]["val_loss_delta_pct"] == 0.0
+    assert rows["weight-only-int4-g32"]["bytes"] < rows["weight-only-int8"]["bytes"]
+    assert all(abs(r["val_loss_delta_pct"]) < 5 for r in rows.values())
+
+
+def test_ptq_vs_qat_rows_use_the_right_references():
+    from workloads.inference.comparisons import int4_ptq_vs_qat_rows
+
+    rows = {r["variant"]: r for r in int4_ptq_vs_qat_rows("lm-tiny", qat_steps=3, train_steps=5)}
+    assert rows["qat-int4-g32"]["reference"] == "fp32-finetuned"
+    assert rows["ptq-int4-g32"]["reference"] == "fp32"
+    assert rows["fp32"]["val_loss_delta_pct"] == 0.0
+    assert rows["ptq-int4-g32"]["bits_per_weight"] == 4.5
+
+
+@pytest.mark.parametrize("fmt", list(WeightFormat))
+def test_packed_conv_matches_dequantized_reference(fmt):
+    from workloads.inference.cnn import DigitsCNN
+
+    torch.manual_seed(0)
+    model = DigitsCNN((8, 16, 32)).eval()  # C·9 = 9, 72, 144: int8 takes all; 16-groups fit 144
+    q = qz.quantize_weight_only(model, fmt, group_size=16)
+    convs = [n for n, m in q.named_modules() if isinstance(m, qz.PackedConv2d)]
+    assert convs == (["features.0", "features.3", "features.7"] if fmt is WeightFormat.INT8
+                     else ["features.7"])  # fmt: skip
+    x = torch.rand(3, 1, 8, 8)
+    ref = qz.fake_quantize_model(model, fmt, group_size=16)
+    torch.testing.assert_close(q(x), ref(x), atol=1e-4, rtol=1e-4)
+    fresh = qz.quantize_weight_only(DigitsCNN((8, 16, 32)).eval(), fmt, group_size=16)
+    fresh.load_state_dict(q.state_dict())
+    torch.testing.assert_close(fresh(x), q(x))

@@ -217,3 +217,25 @@ def test_compare_variants_rows():
         compare_variants(["swa"], 1)
     with pytest.raises(ValueError, match=r"seq_len\(128\) exceeds block_size\(64\)"):
         train(preset("tiny"), TrainConfig(steps=1, seq_len=128, warmup_steps=0))
+
+
+def test_progressive_variant_schedule():
+    """Seed 004 §2.1: window layers first, dense (global) in the middle, top-k last."""
+    kinds = [s.kind for s in make_variant(preset("cpu-small"), "progressive").attention]
+    assert kinds == [AttnKind.WINDOW] * 2 + [AttnKind.DENSE] * 4 + [AttnKind.TOPK] * 2
+    tiny = [s.kind for s in make_variant(preset("tiny"), "progressive").attention]
+    assert tiny == [AttnKind.WINDOW, AttnKind.TOPK]
+
+
+def test_cached_trainer_trains_once_and_copies_summaries():
+    from workloads.lm import CachedTrainer
+
+    cfg, split = preset("tiny"), load_split()
+    tc = TrainConfig(steps=2, batch_size=2, seq_len=16, warmup_steps=1, eval_windows=2)
+    cached = CachedTrainer()
+    model_a, summary_a = cached(cfg, tc, split)
+    summary_a.pop("history")  # a caller mutating its copy must not affect the next one
+    model_b, summary_b = cached(cfg, tc, split)
+    assert model_a is model_b and "history" in summary_b and len(cached) == 1
+    cached(cfg, replace(tc, seed=1), split)
+    assert len(cached) == 2

@@ -110,7 +110,9 @@ def test_experiment_rows():
     assert swa[0]["quality_retained"] == 1.0 and swa[1]["window"] == 8
 
 
-@pytest.mark.parametrize("variant", ["dense", "sliding-window", "moe", "dynamic-depth"])
+@pytest.mark.parametrize(
+    "variant", ["dense", "sliding-window", "progressive", "moe", "dynamic-depth"]
+)
 def test_registered_lm_cases(variant):
     workload = get(f"lm-forward-{variant}")
     assert set(workload.sizes) == {"tiny", "cpu", "gpu"}

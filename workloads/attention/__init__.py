@@ -44,8 +44,11 @@ from .measure import (
     scaling_exponents,
     swa_matmul_flop_rate,
     sweep,
+    sweep_flops,
 )
+from .measure_stack import STACK_SCHEDULES, StackShape, dense_layer_fraction, make_stack_case
 from .memory import Eviction, KNNMemory, MemoryAugmentedAttention, memory_attention_reference
+from .peak_memory import PeakMemoryProbe
 from .progressive import (
     AttentionKind,
     AttentionSpec,
@@ -87,7 +90,10 @@ __all__ = [
     "MemoryAugmentedAttention",
     "PagedKVCache",
     "PruneReport",
+    "PeakMemoryProbe",
+    "STACK_SCHEDULES",
     "SeedSWAReport",
+    "StackShape",
     "SeedSumReport",
     "SelfAttention",
     "SweepRecord",
@@ -102,6 +108,7 @@ __all__ = [
     "block_topk_reference",
     "causal_mask",
     "decode_attention",
+    "dense_layer_fraction",
     "decode_step",
     "fit_loglog_slope",
     "forward_backward",
@@ -109,6 +116,7 @@ __all__ = [
     "local_global_attention",
     "local_global_mask",
     "local_global_reference",
+    "make_stack_case",
     "make_sweep_case",
     "measure_peak_bytes",
     "memory_attention_reference",
@@ -133,6 +141,7 @@ __all__ = [
     "sliding_window_attention",
     "swa_matmul_flop_rate",
     "sweep",
+    "sweep_flops",
     "topk_attention",
     "topk_reference",
     "uniform_schedule",

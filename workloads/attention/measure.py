@@ -13,6 +13,7 @@ allocator's peak, or a child process's high-water mark on CPU); one probe serves
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -167,13 +168,13 @@ def sweep(
 ) -> list[SweepRecord]:
     """Time (and measure peak memory of) every variant at every length; returns records."""
     records = []
-    with PeakMemoryProbe(shape.device) as probe:
+    with PeakMemoryProbe(shape.device) if measure_memory else nullcontext() as probe:
         for variant in variants:
             for t in lengths:
                 fn, flops = make_sweep_case(variant, t, shape)
                 time_s = time_fn(fn)
                 del fn
-                peak = probe.measure(make_sweep_case, variant, t, shape) if measure_memory else None
+                peak = probe.measure(make_sweep_case, variant, t, shape) if probe else None
                 records.append(SweepRecord(variant, t, time_s, peak, flops, asdict(shape)))
     return records
 

@@ -21,6 +21,8 @@ Formats (all symmetric, all applied to weights along the input dimension):
   6 saturate. Codes (sign bit + 3-bit magnitude index) are packed two per byte; the matmul
   dequantises by table lookup, so this measures accuracy and bytes, not FP4 tensor-core speed.
   4.25 bits per weight = 1/7.5 of FP32.
+* **convolutions** — :class:`PackedConv2d` stores a conv weight as its (O, C·kh·kw) matrix in
+  any weight-only format; torch.ao's dynamic quantisation covers linears only.
 * **int8 GEMM on GPU** — :func:`int8_matmul` calls ``torch._int_mm`` (int8 × int8 → int32)
   only on CUDA; elsewhere it raises and :func:`int_mm_available` says why.
 
@@ -144,8 +146,9 @@ def fake_quantize(w_OI: torch.Tensor, fmt: WeightFormat, group_size: int = DEFAU
 
 
 def bits_per_weight(fmt: WeightFormat, group_size: int = DEFAULT_GROUP) -> float:
-    """Stored bits per weight including scales: int8 + 32-bit row scale (per row, ~8 bits);
-    int4 + a 16-bit scale per group; fp4 + an 8-bit exponent per block."""
+    """Stored bits per weight including scales: int8 8 (one 32-bit scale per row of thousands
+    is negligible and not counted); int4 4 + a 16-bit scale per group; fp4 4 + an 8-bit
+    exponent per block."""
     scale_bits = {WeightFormat.INT8: 0.0, WeightFormat.INT4: 16.0, WeightFormat.FP4: 8.0}[fmt]
     return BITS[fmt] + (scale_bits / group_size if group_size else 0.0)
 
@@ -181,19 +184,22 @@ class PackedLinear(nn.Module):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, fmt: WeightFormat, group_size: int = DEFAULT_GROUP):
-        w = linear.weight.detach().float()
         out = cls(linear.in_features, linear.out_features, linear.bias is not None, fmt, group_size)
-        if fmt is WeightFormat.INT8:
-            q, s = quantize_int8_per_channel(w)
-        elif fmt is WeightFormat.INT4:
-            q, s = quantize_int4(w, group_size)
+        return out._fill(linear.weight.detach().float(), linear.bias)
+
+    @torch.no_grad()
+    def _fill(self, w_OI: torch.Tensor, bias: torch.Tensor | None):
+        if self.fmt is WeightFormat.INT8:
+            q, s = quantize_int8_per_channel(w_OI)
+        elif self.fmt is WeightFormat.INT4:
+            q, s = quantize_int4(w_OI, self.group_size)
         else:
-            q, s = quantize_fp4(w, group_size)
-        out.qweight.copy_(q)
-        out.scales.copy_(s)
-        if linear.bias is not None:
-            out.bias.copy_(linear.bias.detach())
-        return out
+            q, s = quantize_fp4(w_OI, self.group_size)
+        self.qweight.copy_(q)
+        self.scales.copy_(s)
+        if bias is not None:
+            self.bias.copy_(bias.detach())
+        return self
 
     def dequantized_weight(self) -> torch.Tensor:
         shape = (self.out_features, self.in_features)
@@ -212,6 +218,27 @@ class PackedLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, fmt={self.fmt.value}, group={self.group_size}"
+
+
+class PackedConv2d(PackedLinear):
+    """A conv whose weight, seen as an (O, C·kh·kw) matrix, is stored as :class:`PackedLinear`
+    stores a linear's (per output channel / per group along C·kh·kw); forward dequantises and
+    runs ``F.conv2d``. torch.ao's dynamic quantisation has no conv, so this is weight-only."""
+
+    def __init__(self, conv: nn.Conv2d, fmt: WeightFormat, group_size: int = DEFAULT_GROUP) -> None:
+        o, c, kh, kw = conv.weight.shape
+        super().__init__(c * kh * kw, o, conv.bias is not None, fmt, group_size)
+        self.weight_shape = (o, c, kh, kw)
+        self.conv_args = (conv.stride, conv.padding, conv.dilation, conv.groups)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, fmt: WeightFormat, group_size: int = DEFAULT_GROUP):
+        w = conv.weight.detach().float().reshape(conv.out_channels, -1)
+        return cls(conv, fmt, group_size)._fill(w, conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.dequantized_weight().view(self.weight_shape).to(x.dtype)
+        return F.conv2d(x, w, self.bias, *self.conv_args)
 
 
 class FakeQuantLinear(nn.Linear):
@@ -241,8 +268,23 @@ def quantizable_linears(model: nn.Module, skip: Iterable[str] = ("lm_head",),
         for name, m in model.named_modules()
         if type(m) in (nn.Linear, FakeQuantLinear)
         and not any(name == s or name.startswith(s + ".") for s in skip)
-        and (group_size == 0 or m.in_features % group_size == 0)
+        and _groups_fit(m.in_features, group_size)
     ]
+
+
+def quantizable_convs(model: nn.Module, group_size: int = 0) -> list[str]:
+    """Names of plain ``nn.Conv2d`` modules whose ``C·kh·kw`` suits the format (see
+    :func:`quantizable_linears`)."""
+    return [
+        name
+        for name, m in model.named_modules()
+        if type(m) is nn.Conv2d and _groups_fit(m.weight[0].numel(), group_size)
+    ]
+
+
+def _groups_fit(width: int, group_size: int) -> bool:
+    """Grouped (packed) formats need an even width that splits into groups; 0 = ungrouped."""
+    return group_size == 0 or (width % group_size == 0 and width % 2 == 0)
 
 
 def _swap(model: nn.Module, names: Iterable[str], make) -> nn.Module:
@@ -255,11 +297,14 @@ def _swap(model: nn.Module, names: Iterable[str], make) -> nn.Module:
 
 def quantize_weight_only(model: nn.Module, fmt: WeightFormat, group_size: int = DEFAULT_GROUP,
                          skip: Iterable[str] = ("lm_head",)) -> nn.Module:  # fmt: skip
-    """A copy of ``model`` with its linears replaced by :class:`PackedLinear` of ``fmt``."""
+    """A copy of ``model`` with its linears and convs replaced by :class:`PackedLinear` /
+    :class:`PackedConv2d` of ``fmt`` (layers whose width does not split into groups stay float)."""
     group = 0 if fmt is WeightFormat.INT8 else group_size
-    names = quantizable_linears(model, skip, group)
     out = copy.deepcopy(model)
-    return _swap(out, names, lambda lin: PackedLinear.from_linear(lin, fmt, group_size))
+    _swap(out, quantizable_linears(model, skip, group),
+          lambda lin: PackedLinear.from_linear(lin, fmt, group_size))  # fmt: skip
+    return _swap(out, quantizable_convs(model, group),
+                 lambda conv: PackedConv2d.from_conv(conv, fmt, group_size))  # fmt: skip
 
 
 def quantize_dynamic_int8(model: nn.Module, skip: Iterable[str] = ("lm_head",)) -> nn.Module:
@@ -301,9 +346,9 @@ def fake_quantize_model(model: nn.Module, fmt: WeightFormat, group_size: int = D
     granularity, including per-tensor (``group_size=0``), for accuracy comparisons."""
     out = copy.deepcopy(model)
     group = 0 if fmt is WeightFormat.INT8 else group_size
-    for name in quantizable_linears(model, skip, group):
-        lin = out.get_submodule(name)
-        lin.weight.copy_(fake_quantize(lin.weight.float(), fmt, group_size))
+    for name in quantizable_linears(model, skip, group) + quantizable_convs(model, group):
+        w = out.get_submodule(name).weight
+        w.copy_(fake_quantize(w.float().reshape(w.shape[0], -1), fmt, group_size).view_as(w))
     return out
 
 

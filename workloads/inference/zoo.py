@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -98,8 +99,11 @@ def _lm_train_config(spec: dict[str, Any], steps: int, lr: float = 1e-3):
 
 
 @functools.cache
-def _trained(name: str, train_steps: int | None, seed: int) -> nn.Module:
-    spec = spec_for(name, train_steps, seed)
+def _trained(spec_json: str) -> nn.Module:
+    """Train the model a spec describes (cached per full spec, so a changed preset never hits
+    a stale entry)."""
+    spec = json.loads(spec_json)
+    seed = spec["seed"]
     if spec["family"] == "cnn":
         torch.manual_seed(seed)
         model = DigitsCNN(tuple(spec["widths"]))
@@ -115,7 +119,7 @@ def _trained(name: str, train_steps: int | None, seed: int) -> nn.Module:
 def build(name: str, train_steps: int | None = None, seed: int = 0) -> tuple[nn.Module, dict]:
     """A trained copy of built-in model ``name`` and its spec."""
     spec = spec_for(name, train_steps, seed)
-    return copy.deepcopy(_trained(name, train_steps, seed)).eval(), spec
+    return copy.deepcopy(_trained(json.dumps(spec, sort_keys=True))).eval(), spec
 
 
 @torch.no_grad()

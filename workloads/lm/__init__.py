@@ -17,8 +17,8 @@ from .model import LM, flops_per_token, param_counts
 from .train import (
     CachedTrainer,
     Order,
-    Trainer,
     TrainConfig,
+    Trainer,
     compare_variants,
     evaluate,
     relative_quality,

@@ -15,8 +15,8 @@
 
 from __future__ import annotations
 
-import math
 import functools
+import math
 from dataclasses import asdict, replace
 
 import torch
@@ -27,7 +27,7 @@ from workloads.moe import MoE, MoEConfig, load_stats
 from .config import LMConfig, make_variant, preset
 from .data import Domain, Split, fixed_windows, load_split
 from .model import LM
-from .train import Order, Trainer, TrainConfig, compare_variants, train
+from .train import Order, TrainConfig, Trainer, compare_variants, train
 
 
 def _base(base: str | LMConfig) -> LMConfig:
@@ -42,7 +42,10 @@ def _tc(base: LMConfig, steps: int, tc: TrainConfig | None) -> TrainConfig:
 
 
 def moe_vs_dense(
-    steps: int = 200, *, base: str | LMConfig = "tiny", train_config: TrainConfig | None = None,
+    steps: int = 200,
+    *,
+    base: str | LMConfig = "tiny",
+    train_config: TrainConfig | None = None,
     trainer: Trainer = train,
 ) -> list[dict]:
     """Rows of :func:`compare_variants` for dense, moe (equal active), moe-equal-total and
@@ -166,7 +169,10 @@ def expert_specialisation(
 
 
 def dynamic_depth_quality(
-    steps: int = 200, *, base: str | LMConfig = "tiny", train_config: TrainConfig | None = None,
+    steps: int = 200,
+    *,
+    base: str | LMConfig = "tiny",
+    train_config: TrainConfig | None = None,
     trainer: Trainer = train,
 ) -> list[dict]:
     """Dense vs dynamic-depth FFNs at equal steps. Rows: the compare_variants columns plus
@@ -201,7 +207,10 @@ def dynamic_depth_quality(
 
 
 def curriculum_comparison(
-    steps: int = 200, *, base: str | LMConfig = "tiny", train_config: TrainConfig | None = None,
+    steps: int = 200,
+    *,
+    base: str | LMConfig = "tiny",
+    train_config: TrainConfig | None = None,
     trainer: Trainer = train,
 ) -> list[dict]:
     """Random order vs short-to-long length curriculum, equal tokens per step, same eval.

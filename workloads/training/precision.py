@@ -160,12 +160,22 @@ def op_fn(op: OpClass, precision: Precision, inputs: tuple[torch.Tensor, ...]) -
     else:
         cast = tuple(t.to(dtype) for t in inputs)
     if op is OpClass.MATMUL:
-        return lambda: cast[0] @ cast[1]
-    if op is OpClass.CONV:
-        return lambda: F.conv2d(cast[0], cast[1], padding=1)
-    if op is OpClass.ACTIVATION:
+        fn = lambda: cast[0] @ cast[1]  # noqa: E731
+    elif op is OpClass.CONV:
+        fn = lambda: F.conv2d(cast[0], cast[1], padding=1)  # noqa: E731
+    elif op is OpClass.ACTIVATION:
         return lambda: F.gelu(cast[0])
-    return lambda: F.layer_norm(cast[0], cast[0].shape[-1:])
+    else:
+        return lambda: F.layer_norm(cast[0], cast[0].shape[-1:])
+    if inputs[0].device.type != "cuda" or precision not in (Precision.FP32, Precision.TF32):
+        return fn
+    # on CUDA, fp32 means TF32 off (cuDNN convolutions default to TF32) and tf32 means on
+
+    def with_flags():
+        with precision_context(precision):
+            return fn()
+
+    return with_flags
 
 
 def relative_error(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:

@@ -157,7 +157,9 @@ class RecomputedBlocks(nn.ModuleList):
 
     Iterating it — what the model's forward does — yields, per position, a checkpointed
     segment runner at a segment's first block, a pass-through at its other blocks, and the
-    plain block elsewhere. ``len`` and the registered children are those of the original.
+    plain block elsewhere. ``len`` and the registered children are those of the original;
+    code that iterates ``blocks`` for the modules themselves (not to run them) should use
+    ``children()`` or :meth:`plain`. kNN memory banks (``LM.new_memories``) are not supported.
     """
 
     def __init__(self, blocks: nn.ModuleList, segments: Segments) -> None:

@@ -382,7 +382,11 @@ def _training_speed(ctx: CheckContext, fmt: str):
     paths = tuple(ctx.save(r) for r in records)
     by = {r.params["precision"]: r for r in records}
     speed = by["fp32"].metrics["step_time"].value / by[fmt].metrics["step_time"].value
-    gap = by[fmt].metrics["max_rel_loss_gap_vs_fp64"].value
+    gap = (
+        f"final loss {by[fmt].metrics['final_rel_loss_gap_vs_fp64'].value:.3f}% from fp64's "
+        f"(largest gap over the {len(by[fmt].info['losses'])} steps: "
+        f"{by[fmt].metrics['max_rel_loss_gap_vs_fp64'].value:.3f}%)"
+    )
     return speed, gap, paths
 
 
@@ -402,8 +406,8 @@ def mixed_precision_speed(ctx: CheckContext) -> Outcome:
     return Outcome(
         ctx.claim_ids[0],
         verdict,
-        f"bf16 autocast (fp32 master weights) trained the LM with losses within {gap:.3f}% of "
-        f"fp64 (accuracy kept); its step ran {speed:.2f}x fp32's on this "
+        f"bf16 autocast (fp32 master weights) trained the LM from fp64's init and batches to a "
+        f"{gap}; its step ran {speed:.2f}x fp32's on this "
         f"{_device(ctx).upper()}. {prediction}.",
         measured=speed,
         unit="x",
@@ -428,8 +432,8 @@ def amp_fp16_a100(ctx: CheckContext) -> Outcome:
     return Outcome(
         ctx.claim_ids[0],
         verdict,
-        f"fp16 autocast with dynamic loss scaling trained the LM with losses within {gap:.3f}% "
-        f"of fp64; its step ran {speed:.2f}x fp32's "
+        f"fp16 autocast with dynamic loss scaling trained the LM from fp64's init and batches "
+        f"to a {gap}; its step ran {speed:.2f}x fp32's "
         f"on this {_device(ctx).upper()} (not an A100). {prediction}.",
         measured=speed,
         unit="x",
@@ -457,7 +461,9 @@ def fusion(ctx: CheckContext) -> list[Outcome]:
     before, after = figure(claim, "before"), figure(claim, "fused")
     compiled_text = (
         f"; torch.compile generates {comp.metrics['generated_kernels'].value:.0f} fused kernels "
-        f"plus {comp.metrics['extern_ops'].value:.0f} library matmul/attention calls"
+        f"plus {comp.metrics['extern_ops'].value:.0f} library matmul/attention calls (peak "
+        f"{comp.metrics['peak_bytes'].value / fu['peak_bytes'].value:.2f}x the fused eager block's, "
+        f"{comp.metrics['speedup_vs_eager'].value:.2f}x its speed)"
         if comp is not None and comp.metrics
         else " (torch.compile is measured with --full)"
     )
@@ -488,9 +494,17 @@ def fusion(ctx: CheckContext) -> list[Outcome]:
         f"each call costs {jit_m['rebuild_slowdown'].value:.1f}x the modules built once — "
         "'accuracy unchanged' cannot hold as written; a compiled block must be built once."
     )
+    # the claim is about a serving framework's GPU inference; a CPU run is not that hardware
+    jit_verdict = judge_speedup(want, speed, ctx.has_cuda())
+    prediction = (
+        f"on this CPU {what} gave {speed:.2f}x; a compiler only fuses the chains between the "
+        "matmuls (here {:.0f} of {:.0f} eager ops are library matmul/attention calls), so the "
+        "gain on a GPU depends on how much time those chains take: 10-40% is typical for such "
+        "blocks".format(fu["extern_ops"].value, fu["aten_ops"].value)
+    )
     return [
         Outcome("002-op-fusion-23-to-7", Verdict.VAGUE, fusion_text,
                 measured=fu["aten_ops"].value, unit="count", evidence=paths),
-        Outcome("002-jit-15pct-inference", judge_speedup(want, speed, True), jit_text,
-                measured=speed, unit="x", evidence=paths),
+        Outcome("002-jit-15pct-inference", jit_verdict, jit_text, measured=speed, unit="x",
+                evidence=paths, prediction=prediction if jit_verdict is Verdict.NEEDS_GPU else None),
     ]  # fmt: skip
