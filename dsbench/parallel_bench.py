@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ import click
 
 from dsbench import environment
 from dsbench.results import Kind, Metric, Record
+from workloads.threads import torch_threads
 
 SECTIONS = ("tp", "ddp", "tiers", "offload", "datapath")
 
@@ -70,20 +70,6 @@ class BenchConfig:
         from dsbench.timing import TimerConfig
 
         return TimerConfig(warmup_s=0.02, budget_s=self.budget_s, min_samples=5, max_time_s=20.0)
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch intra-op threads, restoring the previous count afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _record(cfg: BenchConfig, name: str, params: dict, metrics: dict, **info: Any) -> Record:

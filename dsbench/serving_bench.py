@@ -24,7 +24,6 @@ only ever slows a sample down. All CPU timing runs with one torch thread (:func:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 import click
 
 from dsbench.results import Kind, Metric, Record
+from workloads.threads import one_thread
 
 
 class Part(StrEnum):
@@ -57,21 +57,6 @@ def _record(
         tags=("serving", "quick" if quick else "full"),
         environment=environment.capture(),
     )
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch with one intra-op thread, then restore. On a shared machine, OpenMP barriers
-    between several intra-op threads stall whenever a peer is descheduled (we saw a batch-2
-    pass take 30x a batch-1 pass); one thread per serving worker is also how CPU servers run."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _timer(quick: bool) -> Callable[[Callable[[], Any]], Any]:

@@ -41,6 +41,7 @@ import click
 from dsbench import environment
 from dsbench.results import Kind, Metric, Record
 from dsbench.timing import TimerConfig, time_fn
+from workloads.threads import one_thread
 
 TECHNIQUES = ("recompute", "precision", "compile")
 M = Kind.MEASUREMENT
@@ -59,24 +60,6 @@ TRAIN = {  # LM training-loss agreement
     "quick": {"preset": "tiny", "steps": 4, "batch": 2, "seq_len": 32},
     "full": {"preset": "cpu-small", "steps": 20, "batch": 4, "seq_len": 64},
 }
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run CPU work on one intra-op thread, restoring the setting afterwards.
-
-    On a machine shared with other busy processes, a team of OpenMP threads stalls whenever
-    one of its threads loses its core; we measured a tiny block's forward going from 0.2 ms to
-    330 ms that way. One thread gives stable A-vs-B ratios; both sides always run alike.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def single_threaded(fn: Callable) -> Callable:
@@ -399,7 +382,6 @@ def precision_gradients(quick: bool) -> Record:
 def precision_policy(quick: bool, timer: TimerConfig | None = None) -> Record:
     """Seed 002's per-op policy against uniform bf16 autocast and fp32: casts, time, loss error,
     and the bf16 → fp16 overflow."""
-    import contextlib
 
     import torch
 

@@ -35,3 +35,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             has_gpu = _cuda_available() if has_gpu is None else has_gpu
             if not has_gpu:
                 item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one intra-op thread for a whole test module (``pytestmark`` below uses it):
+    tiny tensors gain nothing from more, and on a shared CPU several threads only stall."""
+    from workloads.threads import torch_threads
+
+    with torch_threads(1):
+        yield

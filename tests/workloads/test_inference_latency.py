@@ -20,16 +20,7 @@ from workloads.lm.attention import AttnKind, AttnSpec
 from workloads.lm.config import preset
 from workloads.lm.model import LM
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: several intra-op threads only add barrier stalls on a shared CPU."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

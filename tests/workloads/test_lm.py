@@ -29,14 +29,7 @@ from workloads.lm import (
 from workloads.lm.data import Domain, fixed_windows, length_curriculum, load_split, split_documents
 from workloads.lm.train import Order, lr_at
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, and a shared machine does not oversubscribe."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_presets_by_exact_name():

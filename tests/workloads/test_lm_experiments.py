@@ -32,12 +32,7 @@ from workloads.lm.probes import (
 TC = TrainConfig(batch_size=4, seq_len=32, eval_windows=4, warmup_steps=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_passkey_batch_places_key_at_distance():

@@ -11,13 +11,7 @@ import torch
 from workloads.training import compile as fu
 from workloads.training.live_memory import LiveBytes
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_unfused_block_equals_fused_block():

@@ -23,13 +23,7 @@ from workloads.training.recompute import (
     step_memory,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 STACK_CFG = LMConfig(block_size=16, n_layers=1, n_heads=2, d_model=16, d_ff=64)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
+
+from workloads.threads import torch_threads  # noqa: F401 - re-exported for the CLIs
 
 from .cnn import CNNTrainConfig, DigitsCNN, evaluate_cnn, load_digits_split, train_cnn
 
@@ -41,19 +41,6 @@ MODELS: dict[str, dict[str, Any]] = {
         "lr": 3e-3,
     },
 }  # cnn train_steps are epochs
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` intra-op threads (None = unchanged). On a shared machine one
-    thread gives steadier timings and faster small-tensor training than oversubscribed two."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def spec_for(name: str, train_steps: int | None = None, seed: int = 0) -> dict[str, Any]:

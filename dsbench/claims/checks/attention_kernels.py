@@ -23,9 +23,8 @@ Timing runs torch on one thread with the thread's CPU clock
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -43,6 +42,7 @@ from dsbench.claims.verdicts import (
     judge_speedup,
 )
 from dsbench.results import Kind
+from workloads.threads import torch_threads
 
 MEAS = Kind.MEASUREMENT
 SLOPE = Tolerance(support=0.15, partly=1.5)  # exponent within ±0.15 (issue 4), factor 1.5 partly
@@ -93,23 +93,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
 }  # fmt: skip
 
 
-def one_thread(fn: Callable[[CheckContext], Any]) -> Callable[[CheckContext], Any]:
-    """Run a check with torch on one thread (restored afterwards), the peak-memory child
-    included: ratios measured single-threaded are not disturbed by OpenMP threads competing
-    with other processes for the cores, and idle OpenMP threads do not spin."""
-
-    @functools.wraps(fn)
-    def run(ctx: CheckContext) -> Any:
-        import torch
-
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(ctx)
-        finally:
-            torch.set_num_threads(previous)
-
-    return run
+one_thread = torch_threads(1)  # run each check with torch on one thread, restored after
 
 
 def _size(ctx: CheckContext, key: str) -> dict[str, Any]:

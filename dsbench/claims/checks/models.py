@@ -32,7 +32,6 @@ A-vs-B comparison.
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -40,6 +39,7 @@ from dataclasses import dataclass, replace
 from dsbench.claims.registry import CheckContext, check
 from dsbench.claims.verdicts import MEASURED, Outcome, Verdict, judge_speedup, judge_value
 from dsbench.results import Kind
+from workloads.threads import torch_threads
 
 _TRAINER = None  # one CachedTrainer per process, created on first use (torch import)
 
@@ -128,21 +128,7 @@ def train_config(ctx: CheckContext, **overrides):
     return replace(tc, **overrides)
 
 
-def one_thread(fn: Callable) -> Callable:
-    """Run ``fn`` with torch on one thread, restoring the previous count afterwards."""
-
-    @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
-        import torch
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(before)
-
-    return wrapped
+one_thread = torch_threads(1)  # run each check with torch on one thread, restored after
 
 
 def time_s(fn: Callable[[], object], ctx: CheckContext):
