@@ -19,9 +19,9 @@ distances) and ``probe_accuracy_far`` (the longest distance).
 
 ``--quick`` trains the ``tiny`` preset for 300 steps of 8×64 bytes (seconds per variant);
 ``--full`` trains ``cpu-small`` (~6.4M parameters) for 600 steps of 16×128 bytes (minutes per
-variant on 2 CPU cores). On a machine shared with other jobs use ``--threads 1``: with more
-threads than free cores, PyTorch's CPU threads wait on each other and a run can be many times
-slower.
+variant on 2 CPU cores). Torch runs on one thread unless ``--threads`` says otherwise: with
+more threads than free cores, PyTorch's CPU threads wait on each other and a run can be many
+times slower (a three-variant quick run took 20 minutes on two threads of a busy machine).
 """
 
 from __future__ import annotations
@@ -167,9 +167,9 @@ def format_row(row: dict, dense: dict, probe: dict) -> str:
 @click.option(
     "--threads",
     type=click.IntRange(min=0),
-    default=0,
+    default=1,
     show_default=True,
-    help="torch CPU threads (0 = torch's default); 1 on a machine shared with other jobs",
+    help="torch CPU threads (0 = torch's default); small models train fastest on one",
 )
 @click.option(
     "--out",
@@ -189,26 +189,26 @@ def quality(
     """
     from dataclasses import replace
 
-    import torch
-
     from dsbench import results
     from dsbench.progress import track
     from workloads.lm.data import load_split
+    from workloads.threads import torch_threads
 
     names = _variants(variants)
     mode = "quick" if quick else "full"
     run = replace(MODES[mode], seed=seed, **({"steps": steps} if steps else {}))
     if out.exists() and not out.is_dir():
         raise click.BadParameter(f"{out} exists and is not a folder", param_hint="--out")
-    if threads:
-        torch.set_num_threads(threads)
-    split = load_split()
-    dense = None
-    click.echo(f"{mode}: preset {run.preset}, {run.steps} steps of {run.batch}x{run.seq_len} bytes")
-    for name in track(names, f"quality ({mode})"):
-        row = run_variant(name, run, split)
-        dense = dense or row
-        scores = _probe(name, run.probe_steps, seed) if probe else {}
-        path = results.save(quality_record(row, dense, run, mode, scores), out)
-        click.echo(format_row(row, dense, scores))
-        click.echo(f"{'':18s} -> {path}")
+    with torch_threads(threads or None):
+        split = load_split()
+        dense = None
+        click.echo(
+            f"{mode}: preset {run.preset}, {run.steps} steps of {run.batch}x{run.seq_len} bytes"
+        )
+        for name in track(names, f"quality ({mode})"):
+            row = run_variant(name, run, split)
+            dense = dense or row
+            scores = _probe(name, run.probe_steps, seed) if probe else {}
+            path = results.save(quality_record(row, dense, run, mode, scores), out)
+            click.echo(format_row(row, dense, scores))
+            click.echo(f"{'':18s} -> {path}")
