@@ -38,7 +38,8 @@ YOLOV5 = {  # name: (GFLOPs at 640, V100 days for 300 epochs)
     "yolov5x": (205.7, 8),
 }
 # NVIDIA T4 datasheet: 65 TFLOP/s FP16 tensor (mixed precision), 8.1 TFLOP/s FP32,
-# 320 GB/s GDDR6. Belongs in simulators.hardware.GPUS (requested); kept here until it is there.
+# 320 GB/s GDDR6. Kept here, not in simulators.hardware.GPUS: those are training GPUs whose
+# BF16 peak the simulator defaults to, and Turing has no BF16 tensor cores.
 T4_FP16_FLOPS = 65e12
 T4_BANDWIDTH_BYTES_PER_S = 320e9
 # NVIDIA V100 SXM2 datasheet: 125 TFLOP/s FP16 tensor. Used only for the A100 / V100 ratio.
