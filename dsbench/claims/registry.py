@@ -34,6 +34,8 @@ CHECK_MODULES: tuple[str, ...] = (
     "dsbench.claims.checks.profiler",
     "dsbench.claims.checks.attention",
     "dsbench.claims.checks.models",
+    "dsbench.claims.checks.models_encoders",
+    "dsbench.claims.checks.models_moe",
     "dsbench.claims.checks.training",
     "dsbench.claims.checks.parallel",
     "dsbench.claims.checks.inference",

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from dsbench import results
-from dsbench.claims.checks import models
+from dsbench.claims.checks import models, models_moe
 from dsbench.claims.registry import CheckContext, checks_by_claim
 from dsbench.claims.verdicts import Verdict
 
@@ -41,7 +41,7 @@ def micro(monkeypatch, tmp_path):
 def test_every_issue_claim_has_a_model_check():
     owners = checks_by_claim()
     for claim_id in IDS:
-        assert owners[claim_id].name.startswith("dsbench.claims.checks.models."), claim_id
+        assert owners[claim_id].name.startswith("dsbench.claims.checks.models"), claim_id
 
 
 @pytest.mark.parametrize("claim_id", IDS)
@@ -122,7 +122,7 @@ def test_moe_inference_depends_on_the_baseline(micro, monkeypatch, vs_total, vs_
     ]
     monkeypatch.setattr(experiments, "moe_vs_dense", lambda *a, **k: rows)
     monkeypatch.setattr(
-        models,
+        models_moe,
         "_ffn_tokens_per_s",
         lambda ctx, n: {
             "moe": 100.0,
@@ -130,7 +130,7 @@ def test_moe_inference_depends_on_the_baseline(micro, monkeypatch, vs_total, vs_
             "dense-equal-active": 100.0 / vs_active,
         },
     )
-    outcome = models.moe_inference(micro("004-moe-inference-40pct"))
+    outcome = models_moe.moe_inference(micro("004-moe-inference-40pct"))
     assert outcome.verdict is verdict, outcome.explanation
 
 
@@ -150,7 +150,7 @@ def test_aux_loss_verdict_rules(micro, monkeypatch, cv, losses, verdict):
         for c, v, loss in zip((0.0, 0.01, 0.1), cv, losses, strict=True)
     ]
     monkeypatch.setattr(experiments, "aux_coef_sweep", lambda *a, **k: rows)
-    outcome = models.moe_aux_loss(micro("004-moe-aux-loss-0.1"))
+    outcome = models_moe.moe_aux_loss(micro("004-moe-aux-loss-0.1"))
     assert outcome.verdict is verdict, outcome.explanation
 
 
