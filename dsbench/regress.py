@@ -114,6 +114,16 @@ QUICK: tuple[Item, ...] = (
                 "gossip_vs_rpc",
             )
         ),
+        *(
+            _CHECKS + "failures." + f
+            for f in (
+                "dynamic_load_balancing",
+                "hierarchical_aggregation",
+                "recovery_minutes",
+                "ettr_1000_nodes",
+                "autoscaling_utilisation",
+            )
+        ),
     ),
 )
 FULL: tuple[Item, ...] = QUICK + (

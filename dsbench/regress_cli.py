@@ -233,7 +233,7 @@ def compare(
     type=click.Choice(["quick", "full"]),
     default="quick",
     show_default=True,
-    help="quick: 3 timed workloads + 5 scenarios + 15 analytic checks; full adds more",
+    help="quick: 3 timed workloads + 5 scenarios + 20 analytic and simulator checks; full adds more",
 )
 @click.option(
     "--part",
