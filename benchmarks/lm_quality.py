@@ -37,8 +37,8 @@ _UNITS = {
 def save_records(rows: list[dict], folder: str) -> list[str]:
     """One measurement record per row (the workbench's store; imported here, never in
     ``workloads``)."""
-    from dsbench.environment import capture
-    from dsbench.results import Kind, Metric, Record, save
+    from dsbench.core.environment import capture
+    from dsbench.core.results import Kind, Metric, Record, save
 
     env = capture()
     paths = []

@@ -9,7 +9,7 @@ nothing is typed in. The parts:
 - ``verify/`` — ``dsbench verify --quick`` (verdict and evidence records, ``state.json``).
 - ``scaling/`` — attention time vs sequence length (dense SDPA, dense naive, blocked sliding
   window) and a MoE layer's time vs number of experts (top-2), timed by
-  :func:`dsbench.timing.time_fn` (raw samples kept) on one thread, three interleaved rounds,
+  :func:`dsbench.core.timing.time_fn` (raw samples kept) on one thread, three interleaved rounds,
   the fastest kept (see :func:`_interleaved`).
 - ``simulator/`` — ``dsbench simulate --nodes N`` for the default GPT-3 175B scenario, and the
   α–β costs of ring all-reduce, a parameter server and gossip averaging vs worker count
@@ -17,7 +17,7 @@ nothing is typed in. The parts:
   (``simulators.horizon``) is present, goodput (effective training time ratio) vs MTBF and
   checkpoint interval from ``dsbench simulate --days 30``.
 - ``telemetry/`` — ``ds-profiler --backend replay:FILE`` over a recorded utilisation trace
-  with a slow phase (the trace is written by ``dsbench.telemetry.replay.write_series``).
+  with a slow phase (the trace is written by ``dsbench.profiler.telemetry.replay.write_series``).
 - ``history/`` — ``dsbench run gemm`` repeated, first with 2 threads and then with
   ``OMP_NUM_THREADS=1`` (a real environment change that steps the time), for change points.
 
@@ -57,9 +57,9 @@ def make_verify(out: Path) -> None:
 
 
 def _timed_record(name: str, params: dict, fn, flops: float, rounds: list[float]):
-    from dsbench import environment
-    from dsbench.results import Kind, Metric, Record
-    from dsbench.timing import TimerConfig, time_fn
+    from dsbench.core import environment
+    from dsbench.core.results import Kind, Metric, Record
+    from dsbench.core.timing import TimerConfig, time_fn
 
     config = TimerConfig(warmup_s=0.02, budget_s=0.2, min_samples=7, max_samples=25)
     timing = time_fn(fn, config=config)
@@ -100,7 +100,7 @@ def make_scaling(out: Path) -> None:
     """Attention vs T and MoE vs experts, one thread (less exposed to the neighbours' load)."""
     import torch
 
-    from dsbench import results
+    from dsbench.core import results
     from workloads.attention.measure import SweepShape, make_sweep_case
     from workloads.moe import MoE, MoEConfig, moe_flops_per_token
 
@@ -132,8 +132,8 @@ def make_scaling(out: Path) -> None:
 def collective_records() -> list:
     """α–β times of one 1 GB gradient exchange vs workers: ring all-reduce, parameter server
     (1 and p/8 servers), gossip to consensus (exponential graph, ε = 1e-3)."""
-    from dsbench import environment
-    from dsbench.results import Kind, Metric, Record
+    from dsbench.core import environment
+    from dsbench.core.results import Kind, Metric, Record
     from simulators import collectives as co
 
     size, bw, alpha = 1e9, 12.5e9, 5e-6  # bytes; 100 Gb/s per worker; 5 µs per message
@@ -170,7 +170,7 @@ def collective_records() -> list:
 
 
 def make_simulator(out: Path) -> None:
-    from dsbench import results
+    from dsbench.core import results
 
     folder = fresh(out / "simulator")
     for nodes in (8, 16, 32, 64, 128, 256, 512):
@@ -198,7 +198,7 @@ def _goodput(folder: Path, rate_scale: float, interval_s: int) -> None:
 
 
 def make_telemetry(out: Path) -> None:
-    from dsbench.telemetry.replay import write_series
+    from dsbench.profiler.telemetry.replay import write_series
 
     folder = fresh(out / "telemetry")
     # A recorded training job's utilisation: steady ~92%, a 60 s input-bound phase at ~45%,

@@ -8,9 +8,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from dsbench import results
-from dsbench.attention_bench import VARIANTS, attention, crossover_length, race
-from dsbench.timing import TimerConfig
+from dsbench.bench.attention import VARIANTS, attention, crossover_length, race
+from dsbench.core import results
+from dsbench.core.timing import TimerConfig
 
 TINY_ARGS = ["--lengths", "32,64", "--window", "8", "--variant", "sliding-window"]
 
@@ -22,7 +22,7 @@ def test_variant_names_match_the_workload_sweep():
 
 
 def test_import_loads_no_torch():
-    code = "import sys, dsbench.attention_bench; print('torch' in sys.modules)"
+    code = "import sys, dsbench.bench.attention; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -71,7 +71,7 @@ def test_sweep_measures_peak_memory(tmp_path):
     ],
 )
 def test_bad_input_is_exit_2(tmp_path, args, message):
-    from dsbench.errors import DsbenchError
+    from dsbench.core.errors import DsbenchError
 
     result = CliRunner().invoke(attention, [*args, "--no-memory", "--out", str(tmp_path)])
     if isinstance(result.exception, DsbenchError):  # run_cli turns these into exit 2

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dsbench.compare import FAILING
-from dsbench.regress import run_suite, suite_items
+from dsbench.regress.compare import FAILING
+from dsbench.regress.suite import run_suite, suite_items
 
 ROOT = Path(__file__).resolve().parent.parent / "results" / "baselines"
 

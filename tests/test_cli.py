@@ -9,9 +9,10 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from dsbench import __version__, results
-from dsbench.cli import cli
-from dsbench.profiler_cli import cli as profiler_cli
+from dsbench import __version__
+from dsbench.cli.main import cli
+from dsbench.cli.profiler import cli as profiler_cli
+from dsbench.core import results
 
 
 @pytest.mark.parametrize("group, name", [(cli, "dsbench"), (profiler_cli, "ds-profiler")])
@@ -24,7 +25,7 @@ def test_help_and_version(group, name):
 
 
 def test_cli_import_loads_no_torch():
-    code = "import sys, dsbench.cli, dsbench.profiler_cli; print('torch' in sys.modules)"
+    code = "import sys, dsbench.cli.main, dsbench.cli.profiler; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -52,7 +53,7 @@ def test_run_json(tmp_path):
 
 
 def _main(*args: str) -> subprocess.CompletedProcess:
-    code = "import sys; from dsbench.cli import main; main(sys.argv[1:])"
+    code = "import sys; from dsbench.cli.main import main; main(sys.argv[1:])"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
 
 
@@ -79,7 +80,7 @@ def test_run_cli_honours_int_exit_codes():
     import click
     import pytest
 
-    from dsbench.errors import run_cli
+    from dsbench.core.errors import run_cli
 
     @click.group()
     def grp() -> None:

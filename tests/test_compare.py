@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsbench.compare import (
+from dsbench.core.results import Kind, Metric, Record
+from dsbench.regress.compare import (
     Settings,
     Status,
     compare,
@@ -13,7 +14,6 @@ from dsbench.compare import (
     judge_samples,
     spread,
 )
-from dsbench.results import Kind, Metric, Record
 
 ENV = {"cpu_model": "Test CPU", "logical_cores": 2, "gpus": [], "torch": "2.13.0"}
 NOISE = 0.03  # lognormal sigma: a 3% timing noise, IQR/median about 4% (below the 10% limit)

@@ -6,7 +6,7 @@ import json
 
 import pynvml
 
-from dsbench import environment
+from dsbench.core import environment
 
 
 def test_capture_is_json_and_complete():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsbench import results
-from dsbench.errors import DsbenchError
-from dsbench.history import annotate, change_points, latest_group, series
-from dsbench.results import Kind, Metric, Record
+from dsbench.core import results
+from dsbench.core.errors import DsbenchError
+from dsbench.core.results import Kind, Metric, Record
+from dsbench.regress.history import annotate, change_points, latest_group, series
 
 
 def noisy(rng, n, level=1.0, sigma=0.03):

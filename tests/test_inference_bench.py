@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from dsbench import results
-from dsbench.inference_bench import _unit, inference, row_record
+from dsbench.bench.inference import _unit, inference, row_record
+from dsbench.core import results
 
 
 def test_units_follow_field_names():

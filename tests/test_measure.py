@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dsbench.errors import DsbenchError
-from dsbench.measure import max_abs_error, measure_workload
-from dsbench.timing import TimerConfig
+from dsbench.core.errors import DsbenchError
+from dsbench.core.timing import TimerConfig
+from dsbench.profiler.measure import max_abs_error, measure_workload
 from workloads.base import Case, Workload, register
 
 QUICK = TimerConfig.quick()

@@ -8,9 +8,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from dsbench import parallel_bench as pb
-from dsbench import results
-from dsbench.results import Kind, Metric, Record
+from dsbench.bench import parallel as pb
+from dsbench.core import results
+from dsbench.core.results import Kind, Metric, Record
 
 
 def _rec(name: str) -> Record:
@@ -59,7 +59,7 @@ def test_bad_options_exit_2(tmp_path, args, message):
 
 def test_project_error_is_one_line_and_exit_2(tmp_path):
     code = (
-        "import sys; from dsbench.errors import run_cli; from dsbench.parallel_bench import "
+        "import sys; from dsbench.core.errors import run_cli; from dsbench.bench.parallel import "
         "parallel; run_cli(parallel, sys.argv[1:])"
     )
     args = ["--out", str(tmp_path), "--device", "cuda", "--only", "tiers"]
@@ -91,6 +91,6 @@ def test_mmap_section_measures_a_file_over_budget(tmp_path):
 
 
 def test_cli_module_imports_no_torch():
-    code = "import sys, dsbench.parallel_bench; print('torch' in sys.modules)"
+    code = "import sys, dsbench.bench.parallel; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False"

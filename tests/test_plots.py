@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from dsbench import plots, results
-from dsbench.errors import DsbenchError
-from dsbench.results import Kind, Metric, Record
+from dsbench.core import results
+from dsbench.core.errors import DsbenchError
+from dsbench.core.results import Kind, Metric, Record
+from dsbench.report import plots
 
 
 def test_loglog_exponents_recover_known_slopes():

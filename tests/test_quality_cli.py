@@ -8,8 +8,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from dsbench import quality_cli, results
-from dsbench.quality_cli import QualityRun, quality
+from dsbench.bench import quality as quality_cli
+from dsbench.bench.quality import QualityRun, quality
+from dsbench.core import results
 
 MICRO = QualityRun("tiny", steps=3, batch=2, seq_len=16, eval_windows=2, probe_steps=2)
 
@@ -70,5 +71,5 @@ def test_out_must_be_a_folder(micro, tmp_path):
 
 
 def test_module_imports_no_torch():
-    code = "import sys, dsbench.quality_cli; print('torch' in sys.modules)"
+    code = "import sys, dsbench.bench.quality; print('torch' in sys.modules)"
     assert subprocess.check_output([sys.executable, "-c", code], text=True).strip() == "False"

@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from dsbench.quantize_cli import load_quantized, quantize
+from dsbench.cli.quantize import load_quantized, quantize
 
 
 def _run(*args: str):
@@ -74,7 +74,7 @@ def test_saved_folder_is_a_model_and_force_replaces(written, tmp_path):
 
 def test_cli_modules_do_not_import_torch():
     code = (
-        "import sys, dsbench.quantize_cli, dsbench.inference_bench; print('torch' in sys.modules)"
+        "import sys, dsbench.cli.quantize, dsbench.bench.inference; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -8,11 +8,11 @@ import click
 import numpy as np
 import pytest
 
-from dsbench import results
-from dsbench.errors import run_cli
-from dsbench.regress import SUITES, Item, ItemKind
-from dsbench.regress_cli import compare, history, regress
-from dsbench.results import Kind, Metric, Record
+from dsbench.cli.regress import compare, history, regress
+from dsbench.core import results
+from dsbench.core.errors import run_cli
+from dsbench.core.results import Kind, Metric, Record
+from dsbench.regress.suite import SUITES, Item, ItemKind
 
 ENV = {"cpu_model": "Test CPU", "logical_cores": 2, "gpus": [], "torch": "2.13.0"}
 

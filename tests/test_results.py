@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from dsbench import results
-from dsbench.errors import ResultFileError
-from dsbench.results import Kind, Metric, Record
+from dsbench.core import results
+from dsbench.core.errors import ResultFileError
+from dsbench.core.results import Kind, Metric, Record
 
 
 def make_record(name: str = "gemm", value: float = 1.5) -> Record:

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from dsbench import serving_bench
-from dsbench.results import Kind, Record
-from dsbench.serving_bench import Part, serving
+from dsbench.bench import serving as serving_bench
+from dsbench.bench.serving import Part, serving
+from dsbench.core.results import Kind, Record
 
 
 def test_service_part_writes_its_records(tmp_path):

@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from dsbench import results
-from dsbench.cli import cli, main
+from dsbench.cli.main import cli, main
+from dsbench.core import results
 
 
 def simulate(tmp_path, *args: str):

@@ -8,7 +8,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from dsbench.cli import cli
+from dsbench.cli.main import cli
 
 
 def simulate(tmp_path, *args: str):
@@ -66,7 +66,7 @@ def test_same_seed_same_long_run(tmp_path):
     ],
 )
 def test_bad_failure_and_cost_parameters_are_one_line_exit_2(tmp_path, capsys, override, message):
-    from dsbench.cli import main
+    from dsbench.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main(["simulate", "--days", "1", "--set", override, "--out", str(tmp_path)])

@@ -9,9 +9,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from dsbench import results
-from dsbench.errors import run_cli
-from dsbench.sweep_cli import sweep
+from dsbench.cli.sweep import sweep
+from dsbench.core import results
+from dsbench.core.errors import run_cli
 
 GRID = ["--grid", "parallel.dp_bucket_mb=5,100", "--grid", "parallel.dp_overlap=true,false"]
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from dsbench.timing import TimerConfig, Timing, time_fn
+from dsbench.core.timing import TimerConfig, Timing, time_fn
 
 FAST = TimerConfig(warmup_s=0.005, budget_s=0.05, min_samples=7)
 

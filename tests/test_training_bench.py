@@ -7,9 +7,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from dsbench import results
-from dsbench import training_bench as tb
-from dsbench.errors import run_cli
+from dsbench.bench import training as tb
+from dsbench.core import results
+from dsbench.core.errors import run_cli
 
 
 def _group() -> click.Group:

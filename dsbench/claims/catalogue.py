@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dsbench.errors import DsbenchError
+from dsbench.core.errors import DsbenchError
 
 CATALOGUE_RESOURCE = "catalogue.toml"
 

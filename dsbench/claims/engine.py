@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dsbench import environment, results
 from dsbench.claims.catalogue import Claim, get_claim, load_catalogue
 from dsbench.claims.registry import (
     Check,
@@ -29,8 +28,9 @@ from dsbench.claims.registry import (
     normalise,
 )
 from dsbench.claims.verdicts import Outcome, Verdict
-from dsbench.errors import DsbenchError
-from dsbench.results import Kind, Metric, Record
+from dsbench.core import environment, results
+from dsbench.core.errors import DsbenchError
+from dsbench.core.results import Kind, Metric, Record
 
 STATE_FILE = "state.json"
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dsbench import environment, results
 from dsbench.claims.catalogue import Claim, get_claim
 from dsbench.claims.verdicts import Outcome, Verdict
-from dsbench.results import Kind, Metric, Record
+from dsbench.core import environment, results
+from dsbench.core.results import Kind, Metric, Record
 
 Mode = Literal["quick", "full"]
 

@@ -8,11 +8,11 @@ import math
 
 import pytest
 
-from dsbench import results
 from dsbench.claims.checks import attention, attention_kernels
 from dsbench.claims.engine import verify
 from dsbench.claims.registry import CheckContext, checks_by_claim
 from dsbench.claims.verdicts import Verdict
+from dsbench.core import results
 
 IDS = [
     "000-swa-linear-complexity", "000-swa-pseudocode", "000-sqa-topk-6x-at-1024",

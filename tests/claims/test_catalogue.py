@@ -19,7 +19,7 @@ from dsbench.claims import (
     get_claim,
     load_catalogue,
 )
-from dsbench.errors import DsbenchError
+from dsbench.core.errors import DsbenchError
 
 # The Markdown source of the catalogue sits in shared/ beside the checkout.
 CLAIMS_MD = Path(__file__).resolve().parents[3] / "shared" / "claims.md"

@@ -9,12 +9,12 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from dsbench import results
 from dsbench.claims.catalogue import load_catalogue
 from dsbench.claims.engine import verify
 from dsbench.claims.registry import Check, CheckContext, all_checks
 from dsbench.claims.verdicts import Outcome, Verdict, judge_reduction
-from dsbench.cli import cli
+from dsbench.cli.main import cli
+from dsbench.core import results
 
 CLAIM = "003-grad-compress-75pct"
 OTHER = "000-attention-quadratic"
@@ -147,7 +147,7 @@ def test_only_refreshes_the_full_report(tmp_path):
 
 
 def test_unknown_only_id_exits_2_in_one_line(tmp_path):
-    code = "import sys; from dsbench.cli import main; main(sys.argv[1:])"
+    code = "import sys; from dsbench.cli.main import main; main(sys.argv[1:])"
     proc = subprocess.run(
         [sys.executable, "-c", code, "verify", "--only", "000-nope", "--out", str(tmp_path / "v")],
         capture_output=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dsbench import results
 from dsbench.claims.engine import verify
+from dsbench.core import results
 
 IDS = [
     "000-dynamic-lb-throughput-40pct", "002-hierarchical-agg-sync-60pct",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dsbench import results
 from dsbench.claims.checks.inference import LOSSLESS_PCT, _at_most, _qat_verdict
 from dsbench.claims.engine import verify
 from dsbench.claims.registry import checks_by_claim
 from dsbench.claims.verdicts import Verdict
+from dsbench.core import results
 
 IDS = [
     "001-int8-cpu-2-4x", "001-int4-needs-qat", "001-structured-prune-30pct-flops",

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from dsbench import results
 from dsbench.claims.checks import models, models_moe
 from dsbench.claims.registry import CheckContext, checks_by_claim
 from dsbench.claims.verdicts import Verdict
+from dsbench.core import results
 
 IDS = (
     "000-swa-98pct-accuracy", "000-maa-32k-context", "000-kg-10k-latency-200ms",

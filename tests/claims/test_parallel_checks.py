@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from dsbench import parallel_bench as pb
+from dsbench.bench import parallel as pb
 from dsbench.claims.checks import parallel as checks
 from dsbench.claims.engine import verify
 from dsbench.claims.registry import CheckContext, checks_by_claim
 from dsbench.claims.verdicts import Verdict
-from dsbench.results import Kind, Metric, Record
+from dsbench.core.results import Kind, Metric, Record
 
 IDS = (
     "000-cpu-gpu-hybrid-partition", "000-3tier-memory-hierarchy", "000-embedding-on-cpu",
@@ -121,7 +121,7 @@ def test_mmap_check_judges_tb_against_the_address_space(tmp_path, monkeypatch):
 
 
 def test_three_tier_check_runs_for_real(tmp_path):
-    from dsbench import results
+    from dsbench.core import results
 
     (row,) = verify(tmp_path, only=["000-3tier-memory-hierarchy"])
     o = row.outcome

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from dsbench import serving_bench
+from dsbench.bench import serving as serving_bench
 from dsbench.claims.checks import serving as checks
 from dsbench.claims.engine import verify
 from dsbench.claims.registry import checks_by_claim
 from dsbench.claims.verdicts import ANALYTIC, Verdict
-from dsbench.results import Kind, Record
+from dsbench.core.results import Kind, Record
 from workloads.inference.serving import ServiceModel
 
 IDS = (

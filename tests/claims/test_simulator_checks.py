@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from dsbench import results
 from dsbench.claims.checks.simulator import (
     combine,
     layout_family,
@@ -15,6 +14,7 @@ from dsbench.claims.checks.simulator import (
 )
 from dsbench.claims.engine import verify
 from dsbench.claims.verdicts import Verdict
+from dsbench.core import results
 
 IDS = [
     "000-hierarchical-comm-nvlink-rdma", "000-grad-compress-fp32-to-int8",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from dsbench.profiler_cli import cli
+from dsbench.cli.profiler import cli
 
 hta = pytest.importorskip("hta.trace_analysis", reason="holistictraceanalysis not installed")
 

@@ -16,9 +16,9 @@ from nvml_standin import (
     make_standin,
 )
 
-from dsbench.telemetry.cpu import CpuBackend
-from dsbench.telemetry.monitor import make_backend
-from dsbench.telemetry.nvml import BackendError, NvmlBackend, throttle_names
+from dsbench.profiler.telemetry.cpu import CpuBackend
+from dsbench.profiler.telemetry.monitor import make_backend
+from dsbench.profiler.telemetry.nvml import BackendError, NvmlBackend, throttle_names
 
 
 def test_standin_error_hierarchy_matches_pynvml():

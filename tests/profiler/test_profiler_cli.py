@@ -12,8 +12,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from dsbench.profiler_cli import cli
-from dsbench.telemetry.replay import write_series
+from dsbench.cli.profiler import cli
+from dsbench.profiler.telemetry.replay import write_series
 
 
 def invoke(args):
@@ -31,13 +31,13 @@ class _Main:
     name = "ds-profiler"
 
     def main(self, args=None, prog_name=None, **extra):
-        from dsbench.errors import run_cli
+        from dsbench.core.errors import run_cli
 
         run_cli(cli, list(args))
 
 
 def test_help_is_fast_and_does_not_import_torch():
-    code = "import sys, dsbench.profiler_cli as p; print('torch' in sys.modules)"
+    code = "import sys, dsbench.cli.profiler as p; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False"
     result = invoke(["--help"])
@@ -127,7 +127,7 @@ def test_unwritable_log_dir(tmp_path):
 def test_nvml_backend_that_cannot_start_is_exit_2(tmp_path, monkeypatch):
     from nvml_standin import NVML_ERROR_LIBRARY_NOT_FOUND, make_standin
 
-    import dsbench.telemetry.nvml as nvml_mod
+    import dsbench.profiler.telemetry.nvml as nvml_mod
 
     real_init = nvml_mod.NvmlBackend.__init__
     monkeypatch.setattr(
@@ -186,7 +186,7 @@ def test_signal_stops_child_flushes_partial_window_and_exits(tmp_path, sig, code
         [
             sys.executable,
             "-m",
-            "dsbench.profiler_cli",
+            "dsbench.cli.profiler",
             "--backend",
             "cpu",
             "--metric",

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from dsbench.ab import _mann_whitney_numpy, bootstrap_ratio_ci, interleave
-from dsbench.trace import analyze_events
+from dsbench.profiler.ab import _mann_whitney_numpy, bootstrap_ratio_ci, interleave
+from dsbench.profiler.trace import analyze_events
 
 
 def kernel(name, ts, dur, corr, cat="kernel"):
@@ -83,7 +83,7 @@ def test_mann_whitney_matches_reference_values():
 def test_exact_distribution_sums_to_binomial():
     from math import comb
 
-    from dsbench.ab import _exact_cdf_counts
+    from dsbench.profiler.ab import _exact_cdf_counts
 
     assert sum(_exact_cdf_counts(5, 7)) == comb(12, 5)
 
@@ -129,8 +129,8 @@ def test_seed_benchmark_code_collects_nothing():
 
 @pytest.mark.benchmark
 def test_sampling_overhead_at_100ms_is_under_one_percent_of_a_core():
-    from dsbench.telemetry.cpu import CpuBackend
-    from dsbench.telemetry.metrics import HOST_METRICS
+    from dsbench.profiler.telemetry.cpu import CpuBackend
+    from dsbench.profiler.telemetry.metrics import HOST_METRICS
 
     backend = CpuBackend(HOST_METRICS)
     backend.start()

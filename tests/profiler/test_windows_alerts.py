@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsbench.errors import DsbenchError
-from dsbench.telemetry.alerts import DEFAULT_RULES, AlertEngine, AlertRule, Op, parse_rule
-from dsbench.telemetry.metrics import Sample, parse_metrics
-from dsbench.telemetry.replay import ReplayBackend, write_series
-from dsbench.telemetry.window import Windower
+from dsbench.core.errors import DsbenchError
+from dsbench.profiler.telemetry.alerts import DEFAULT_RULES, AlertEngine, AlertRule, Op, parse_rule
+from dsbench.profiler.telemetry.metrics import Sample, parse_metrics
+from dsbench.profiler.telemetry.replay import ReplayBackend, write_series
+from dsbench.profiler.telemetry.window import Windower
 
 
 def windows_of(path, window_s):

@@ -59,7 +59,7 @@ def test_inductor_availability_is_reported():
     "name", ["training-recompute", "training-amp-bf16", "training-amp-fp16", "training-fused-block"]
 )
 def test_registered_workloads_match_their_reference(name):
-    from dsbench.measure import _allclose
+    from dsbench.profiler.measure import _allclose
     from workloads import base
     from workloads.training import registry  # noqa: F401 - registers
 

@@ -7,9 +7,9 @@ Every verdict comes from the attention workloads of :mod:`workloads.attention`, 
   ±0.15 (:data:`SLOPE`, the issue's tolerance). O(n log n) against O(n) is decided by which
   model's slope over the same lengths lies nearer the measured one.
 * **Speed-up claims** — the variants are timed in the same run, interleaved, fastest sample
-  kept (:func:`dsbench.attention_bench.race`). On CPU the checks run torch on one thread and
+  kept (:func:`dsbench.bench.attention.race`). On CPU the checks run torch on one thread and
   time with that thread's CPU clock, so other processes on a shared machine do not distort
-  the ratios (:func:`dsbench.attention_bench.measurement_clock`). A claim that names a GPU
+  the ratios (:func:`dsbench.bench.attention.measurement_clock`). A claim that names a GPU
   (FlashAttention-2) gets ``needs-gpu`` with the CPU ratio and what it predicts; a claim that
   names no hardware is judged on the machine at hand with :func:`judge_speedup`.
 * **Memory claims** — peak bytes measured by
@@ -112,8 +112,8 @@ def swa_linear(ctx: CheckContext) -> Outcome:
 
 
 def _flop_rate(ctx: CheckContext, t: int, shape):
-    from dsbench.attention_bench import measurement_clock
-    from dsbench.timing import time_fn
+    from dsbench.bench.attention import measurement_clock
+    from dsbench.core.timing import time_fn
     from workloads.attention.measure import swa_matmul_flop_rate
 
     with measurement_clock(shape.device, 1) as now_ns:
@@ -169,7 +169,7 @@ def swa_pseudocode(ctx: CheckContext) -> Outcome:
 @one_thread
 def swa_threshold(ctx: CheckContext) -> Outcome:
     """Where SWA with W=512 starts to beat dense fused attention, in time and in memory."""
-    from dsbench.attention_bench import crossover_length
+    from dsbench.bench.attention import crossover_length
     from workloads.attention.measure import SweepShape, make_sweep_case
     from workloads.attention.peak_memory import PeakMemoryProbe
 

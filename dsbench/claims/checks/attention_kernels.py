@@ -17,8 +17,8 @@ The checks here (helpers used by :mod:`dsbench.claims.checks.attention` too):
   growing T, and its time against the dense attention it starts from.
 
 Timing runs torch on one thread with the thread's CPU clock
-(:func:`dsbench.attention_bench.measurement_clock`) and interleaves the arms
-(:func:`dsbench.attention_bench.race`); see :mod:`dsbench.claims.checks.attention`.
+(:func:`dsbench.bench.attention.measurement_clock`) and interleaves the arms
+(:func:`dsbench.bench.attention.race`); see :mod:`dsbench.claims.checks.attention`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from dsbench.claims.verdicts import (
     judge_reduction,
     judge_speedup,
 )
-from dsbench.results import Kind
+from dsbench.core.results import Kind
 from workloads.threads import torch_threads
 
 MEAS = Kind.MEASUREMENT
@@ -101,7 +101,7 @@ def _size(ctx: CheckContext, key: str) -> dict[str, Any]:
 
 
 def _timer(ctx: CheckContext):
-    from dsbench.timing import TimerConfig
+    from dsbench.core.timing import TimerConfig
 
     if ctx.quick:
         return TimerConfig(warmup_s=0.0, budget_s=0.02, min_samples=3, max_time_s=5.0)
@@ -110,7 +110,7 @@ def _timer(ctx: CheckContext):
 
 def time_calls(ctx: CheckContext, fns: dict[str, Any], device: str = "cpu") -> dict[str, float]:
     """Fastest per-call seconds of each zero-argument function, timed interleaved."""
-    from dsbench.attention_bench import measurement_clock, race
+    from dsbench.bench.attention import measurement_clock, race
 
     with measurement_clock(device, 1) as now_ns:
         timings = race(fns, device, rounds=2 if ctx.quick else 3, config=_timer(ctx), now_ns=now_ns)

@@ -28,7 +28,7 @@ from dsbench.claims.verdicts import (
     judge_reduction,
     judge_value,
 )
-from dsbench.results import Kind
+from dsbench.core.results import Kind
 
 SIM = Kind.SIMULATION
 MIN = 60.0

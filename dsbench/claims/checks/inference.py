@@ -22,7 +22,7 @@ from dsbench.claims.checks.analytic import figure
 from dsbench.claims.checks.simulator import combine
 from dsbench.claims.registry import CheckContext, check
 from dsbench.claims.verdicts import MEASURED, Outcome, Verdict, judge_reduction, judge_value
-from dsbench.results import Kind
+from dsbench.core.results import Kind
 
 LOSSLESS_PCT = 1.0  # relative val-loss change that still counts as "no accuracy loss"
 KEPT_PTS = 1.0  # accuracy points that still count as "keeping accuracy"
@@ -30,7 +30,7 @@ MEAS = Kind.MEASUREMENT
 
 
 def _timer(ctx: CheckContext, quick_budget_s: float = 0.05):
-    from dsbench.timing import TimerConfig, time_fn
+    from dsbench.core.timing import TimerConfig, time_fn
 
     cfg = (
         TimerConfig(warmup_s=0.01, budget_s=quick_budget_s, min_samples=3, max_time_s=5.0)

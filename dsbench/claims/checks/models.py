@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 
 from dsbench.claims.registry import CheckContext, check
 from dsbench.claims.verdicts import MEASURED, Outcome, Verdict, judge_value
-from dsbench.results import Kind
+from dsbench.core.results import Kind
 from workloads.threads import torch_threads
 
 _TRAINER = None  # one CachedTrainer per process, created on first use (torch import)
@@ -128,7 +128,7 @@ one_thread = torch_threads(1)  # run each check with torch on one thread, restor
 
 def time_s(fn: Callable[[], object], ctx: CheckContext):
     """Median seconds per call with the workbench timer (short budget in quick mode)."""
-    from dsbench.timing import TimerConfig, time_fn
+    from dsbench.core.timing import TimerConfig, time_fn
 
     config = TimerConfig.quick() if ctx.quick else TimerConfig(budget_s=1.0)
     return time_fn(fn, "cpu", config)

@@ -15,7 +15,7 @@ import warnings
 from dsbench.claims.checks.models import one_thread, scale, time_s
 from dsbench.claims.registry import CheckContext, check
 from dsbench.claims.verdicts import MEASURED, Outcome, Verdict, judge_value
-from dsbench.results import Kind
+from dsbench.core.results import Kind
 
 # --- knowledge graph ----------------------------------------------------------------------
 

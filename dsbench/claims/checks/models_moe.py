@@ -15,7 +15,7 @@ from dsbench.claims.checks import models as _models
 from dsbench.claims.checks.models import _lm_rows, one_thread, scale, time_s, train_config
 from dsbench.claims.registry import CheckContext, check
 from dsbench.claims.verdicts import MEASURED, Outcome, Verdict, judge_speedup, judge_value
-from dsbench.results import Kind
+from dsbench.core.results import Kind
 
 
 def trainer():

@@ -1,6 +1,6 @@
 """Checks for tensor parallelism, offload, memory tiers and the data path (issue 6, part B).
 
-Evidence comes from ``dsbench bench parallel``'s sections (:mod:`dsbench.parallel_bench`),
+Evidence comes from ``dsbench bench parallel``'s sections (:mod:`dsbench.bench.parallel`),
 run at quick or full size, and from formulas over the hardware table
 (:mod:`simulators.hardware`) where a CPU cannot stand in for a GPU:
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 from dsbench.claims.checks.analytic import figure
 from dsbench.claims.registry import CheckContext, check
 from dsbench.claims.verdicts import Outcome, Verdict, judge_speedup, judge_value
-from dsbench.results import Kind
+from dsbench.core.results import Kind
 
 # x86-64 Linux: 47-bit user virtual address space (4-level page tables) = 128 TiB per process.
 USER_ADDRESS_SPACE_BYTES = 2**47
@@ -35,7 +35,7 @@ PCIE, GPU = "PCIe4", "A100-80GB"  # the seeds' hardware: A100 servers, PCIe Gen4
 
 
 def _cfg(ctx: CheckContext):
-    from dsbench.parallel_bench import BenchConfig
+    from dsbench.bench.parallel import BenchConfig
 
     return BenchConfig(
         quick=ctx.quick,
@@ -47,7 +47,7 @@ def _cfg(ctx: CheckContext):
 
 def _run(ctx: CheckContext, bench, *args) -> list:
     """Run a bench section under the check's config; save its records; (records, paths)."""
-    from dsbench.parallel_bench import torch_threads
+    from dsbench.bench.parallel import torch_threads
 
     cfg = _cfg(ctx)
     with torch_threads(cfg.threads):
@@ -65,7 +65,7 @@ def _m(record, name: str) -> float:
 
 @check("001-tp-forward-allreduce", "003-parallel-linear-code")
 def tensor_parallel_code(ctx: CheckContext) -> list[Outcome]:
-    from dsbench.parallel_bench import bench_tp
+    from dsbench.bench.parallel import bench_tp
 
     (block, seed), paths = _run(ctx, bench_tp)
     tp_err = max(_m(block, k) for k in block.metrics if k.endswith("_err"))
@@ -110,7 +110,7 @@ def tensor_parallel_code(ctx: CheckContext) -> list[Outcome]:
 
 @check("000-3tier-memory-hierarchy")
 def three_tier_memory(ctx: CheckContext) -> Outcome:
-    from dsbench.parallel_bench import bench_tiers
+    from dsbench.bench.parallel import bench_tiers
 
     (rec,), paths = _run(ctx, bench_tiers)
     p = rec.params
@@ -148,7 +148,7 @@ def _pcie_gpu():
 
 @check("000-cpu-gpu-hybrid-partition")
 def cpu_gpu_partition(ctx: CheckContext) -> Outcome:
-    from dsbench.parallel_bench import bench_host_adam
+    from dsbench.bench.parallel import bench_host_adam
 
     (rec,), paths = _run(ctx, bench_host_adam)
     bw, g = _pcie_gpu()
@@ -180,7 +180,7 @@ def cpu_gpu_partition(ctx: CheckContext) -> Outcome:
 
 @check("002-smart-param-swap")
 def smart_param_swap(ctx: CheckContext) -> Outcome:
-    from dsbench.parallel_bench import bench_swap
+    from dsbench.bench.parallel import bench_swap
     from workloads.training.offload import predicted_swap_overhead
 
     (rec,), paths = _run(ctx, bench_swap)
@@ -212,7 +212,7 @@ def smart_param_swap(ctx: CheckContext) -> Outcome:
 
 @check("000-embedding-on-cpu")
 def embedding_on_cpu(ctx: CheckContext) -> Outcome:
-    from dsbench.parallel_bench import bench_host_embedding
+    from dsbench.bench.parallel import bench_host_embedding
 
     (rec,), paths = _run(ctx, bench_host_embedding)
     bw, g = _pcie_gpu()
@@ -246,7 +246,7 @@ def embedding_on_cpu(ctx: CheckContext) -> Outcome:
 
 @check("002-hetero-a100-cpu-37pct")
 def hetero_split(ctx: CheckContext) -> Outcome:
-    from dsbench.parallel_bench import bench_pipeline
+    from dsbench.bench.parallel import bench_pipeline
 
     (rec,), paths = _run(ctx, bench_pipeline)
     claimed = 1 + figure(ctx.claim(), unit="%") / 100
@@ -282,7 +282,7 @@ def hetero_split(ctx: CheckContext) -> Outcome:
 
 @check("002-mmap-loader-tb")
 def mmap_loader(ctx: CheckContext) -> Outcome:
-    from dsbench.parallel_bench import bench_mmap
+    from dsbench.bench.parallel import bench_mmap
 
     (rec,), paths = _run(ctx, bench_mmap)
     claimed_tb = figure(ctx.claim(), unit="TB")

@@ -22,7 +22,7 @@ import time
 
 from dsbench.claims.registry import CheckContext, check
 from dsbench.claims.verdicts import Outcome, Verdict
-from dsbench.results import Kind
+from dsbench.core.results import Kind
 
 # A process that spins on a 4x4 matmul until it has used ``cpu_s`` of CPU time, prints how
 # many matmuls it did, then idles a moment so the sampler sees its final CPU time.
@@ -42,7 +42,7 @@ SPIN = textwrap.dedent("""
 
 def _sample_child(argv: list[str], interval_s: float) -> tuple[list, str]:
     """Run ``argv`` under the CPU backend; return its samples and its stdout."""
-    from dsbench.telemetry.cpu import CpuBackend
+    from dsbench.profiler.telemetry.cpu import CpuBackend
 
     backend = CpuBackend(("proc_cpu_util", "proc_cpu_s"))
     backend.start()
@@ -56,11 +56,11 @@ def _sample_child(argv: list[str], interval_s: float) -> tuple[list, str]:
 
 @check("003-monitor-gpu-util-70pct")
 def gpu_util_duty_cycle(ctx: CheckContext) -> Outcome:
-    from dsbench.profile_run import calibrate
-    from dsbench.telemetry.alerts import AlertEngine, AlertRule, Op
-    from dsbench.telemetry.metrics import Sample
-    from dsbench.telemetry.window import Windower
-    from dsbench.timing import TimerConfig
+    from dsbench.core.timing import TimerConfig
+    from dsbench.profiler.run import calibrate
+    from dsbench.profiler.telemetry.alerts import AlertEngine, AlertRule, Op
+    from dsbench.profiler.telemetry.metrics import Sample
+    from dsbench.profiler.telemetry.window import Windower
 
     cpu_s = 1.0 if ctx.quick else 5.0
     samples, out = _sample_child([sys.executable, "-c", SPIN, str(cpu_s)], 0.1)
@@ -155,9 +155,9 @@ def nccl_bandwidth(ctx: CheckContext) -> Outcome:
 
 @check("003-monitor-mem-85pct")
 def memory_85(ctx: CheckContext) -> Outcome:
-    from dsbench.telemetry.alerts import DEFAULT_RULES, AlertEngine
-    from dsbench.telemetry.metrics import Sample
-    from dsbench.telemetry.window import Windower
+    from dsbench.profiler.telemetry.alerts import DEFAULT_RULES, AlertEngine
+    from dsbench.profiler.telemetry.metrics import Sample
+    from dsbench.profiler.telemetry.window import Windower
 
     rule = next(r for r in DEFAULT_RULES if r.metric == "mem_used_pct")
     # Window maxima: a 2-window spike (no alert), a 4-window plateau (fires once), 82% (held
@@ -228,7 +228,7 @@ def run_seed_benchmark(model=None) -> str:
 def ab_benchmark_code(ctx: CheckContext) -> Outcome:
     import torch
 
-    from dsbench.ab import interleave, workload_block
+    from dsbench.profiler.ab import interleave, workload_block
 
     as_written = run_seed_benchmark()
     with_model = run_seed_benchmark(torch.nn.Linear(1024, 1024))

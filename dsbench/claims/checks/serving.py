@@ -1,6 +1,6 @@
 """Checks for the serving, latency and retrieval claims (seeds 001 §3.3, 002 §4, 004 §2.3/§3.1).
 
-Evidence comes from :mod:`dsbench.serving_bench` (the same functions ``dsbench bench serving``
+Evidence comes from :mod:`dsbench.bench.serving` (the same functions ``dsbench bench serving``
 runs):
 
 * ``001-dynamic-batching-latency-15-20pct`` — the LM's measured batch curve drives the SimPy
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dsbench.claims.registry import CheckContext, check
 from dsbench.claims.verdicts import ANALYTIC, Outcome, Tolerance, Verdict, judge_value
-from dsbench.results import Kind
+from dsbench.core.results import Kind
 
 # Ultralytics YOLOv5 README (v7.0 table, 640 px): parameters (M) and FLOPs (G) at 640x640 —
 # the README's "FLOPs @640 (B)" column — and the single-V100 training times for 300 COCO epochs
@@ -84,7 +84,7 @@ def cut(rows, load: float, base: str, metric: str = "mean_all_s", wait: float | 
 
 @check("001-dynamic-batching-latency-15-20pct")
 def dynamic_batching(ctx: CheckContext) -> Outcome:
-    from dsbench.serving_bench import batching_sweep, measure_service, one_thread
+    from dsbench.bench.serving import batching_sweep, measure_service, one_thread
 
     with one_thread():
         record, service = measure_service(ctx.quick)
@@ -143,7 +143,7 @@ def dynamic_batching(ctx: CheckContext) -> Outcome:
 
 @check("004-async-service-code")
 def async_service(ctx: CheckContext) -> Outcome:
-    from dsbench.serving_bench import measure_service, one_thread, service_compare
+    from dsbench.bench.serving import measure_service, one_thread, service_compare
 
     with one_thread():
         curve, service = measure_service(True)
@@ -174,7 +174,7 @@ def async_service(ctx: CheckContext) -> Outcome:
 
 @check("002-mt-latency-150ms")
 def mt_latency(ctx: CheckContext) -> Outcome:
-    from dsbench.serving_bench import gpu_estimates, mt_translation, one_thread
+    from dsbench.bench.serving import gpu_estimates, mt_translation, one_thread
 
     with one_thread():
         measured = mt_translation(ctx.quick)
@@ -210,7 +210,7 @@ def mt_latency(ctx: CheckContext) -> Outcome:
 
 @check("004-a100-latency-8.3ms-37pct")
 def a100_latency(ctx: CheckContext) -> Outcome:
-    from dsbench.serving_bench import gpu_estimates, lm_decode, one_thread
+    from dsbench.bench.serving import gpu_estimates, lm_decode, one_thread
 
     with one_thread():
         decode = lm_decode(ctx.quick)
@@ -242,7 +242,7 @@ def a100_latency(ctx: CheckContext) -> Outcome:
 
 @check("002-rec-120k-qps-10m-items")
 def retrieval_qps(ctx: CheckContext) -> Outcome:
-    from dsbench.serving_bench import one_thread, retrieval
+    from dsbench.bench.serving import one_thread, retrieval
 
     with one_thread():
         records = list(retrieval(ctx.quick))

@@ -24,7 +24,7 @@ from dsbench.claims.verdicts import (
     judge_speedup,
     judge_value,
 )
-from dsbench.results import Kind
+from dsbench.core.results import Kind
 
 SIM = Kind.SIMULATION
 MB, GB = 1e6, 1e9

@@ -1,6 +1,6 @@
 """Checks for the training-efficiency claims: recomputation, mixed precision, fusion/compilation.
 
-Every number comes from :mod:`dsbench.training_bench` (the same experiments ``dsbench bench
+Every number comes from :mod:`dsbench.bench.training` (the same experiments ``dsbench bench
 training`` runs) on this machine, stored as evidence records. Rules used here, beyond the
 shared ones of :mod:`dsbench.claims.verdicts`:
 
@@ -16,6 +16,7 @@ shared ones of :mod:`dsbench.claims.verdicts`:
 
 from __future__ import annotations
 
+from dsbench.bench.training import single_threaded
 from dsbench.claims.checks.analytic import figure
 from dsbench.claims.registry import CheckContext, check
 from dsbench.claims.verdicts import (
@@ -27,8 +28,7 @@ from dsbench.claims.verdicts import (
     judge_speedup,
     judge_value,
 )
-from dsbench.timing import TimerConfig
-from dsbench.training_bench import single_threaded
+from dsbench.core.timing import TimerConfig
 
 SLOPE = Tolerance(support=0.15)  # exponents: 0.5 ± 15%
 CHECK_TIMER = TimerConfig(warmup_s=0.005, budget_s=0.05, min_samples=3, max_time_s=3.0)
@@ -68,7 +68,7 @@ def _device(ctx: CheckContext) -> str:
 def checkpoint_scaling(ctx: CheckContext) -> list[Outcome]:
     """Peak activation memory vs depth with no checkpointing and with √L-block segments;
     equal loss and gradients; step-time cost of the recomputation."""
-    from dsbench import training_bench as tb
+    from dsbench.bench import training as tb
 
     records = list(tb.recompute_depth(ctx.quick, _device(ctx), _timer(ctx)))
     paths = [ctx.save(r) for r in records]
@@ -127,7 +127,7 @@ def checkpoint_scaling(ctx: CheckContext) -> list[Outcome]:
 def recompute_tradeoff(ctx: CheckContext) -> Outcome:
     """Checkpoint the first k of L LM layers, k = 0..L: compute overhead (counted FLOPs, and
     step time) against peak-memory saving; the overhead at the claimed saving."""
-    from dsbench import training_bench as tb
+    from dsbench.bench import training as tb
 
     records = list(tb.recompute_fraction(ctx.quick, _device(ctx), _timer(ctx)))
     paths = tuple(ctx.save(r) for r in records)
@@ -172,7 +172,7 @@ def recompute_tradeoff(ctx: CheckContext) -> Outcome:
 @single_threaded
 def recompute_seed_code(ctx: CheckContext) -> Outcome:
     """Run seed 003's ``forward_with_recompute`` as written; check the fix."""
-    from dsbench import training_bench as tb
+    from dsbench.bench import training as tb
 
     record = tb.seed_recompute()
     path = ctx.save(record)
@@ -199,7 +199,7 @@ def recompute_seed_code(ctx: CheckContext) -> Outcome:
 def bert_large_batch(ctx: CheckContext) -> Outcome:
     """Korthikanti's activation count, checked against measured bytes here, applied to
     BERT-large (24 layers, h 1024, 16 heads, seq 512) with mixed-precision Adam states."""
-    from dsbench import training_bench as tb
+    from dsbench.bench import training as tb
     from workloads.training.recompute import activation_bytes_per_layer
 
     measured = tb.recompute_formula(ctx.quick, _device(ctx))
@@ -242,7 +242,7 @@ def bert_large_batch(ctx: CheckContext) -> Outcome:
 
 
 def _op_records(ctx: CheckContext):
-    from dsbench import training_bench as tb
+    from dsbench.bench import training as tb
 
     records = list(
         tb.precision_ops(True, _device(ctx), CHECK_TIMER)
@@ -321,7 +321,7 @@ def precision_table(ctx: CheckContext) -> list[Outcome]:
 @single_threaded
 def precision_policy(ctx: CheckContext) -> Outcome:
     """The seed's per-op policy built and run on the LM against uniform bf16 autocast."""
-    from dsbench import training_bench as tb
+    from dsbench.bench import training as tb
 
     record = tb.precision_policy(ctx.quick, _timer(ctx))
     path = ctx.save(record)
@@ -349,7 +349,7 @@ def precision_policy(ctx: CheckContext) -> Outcome:
 @single_threaded
 def fp16_forward_bf16_backward(ctx: CheckContext) -> Outcome:
     """Gradient error vs fp64 of the seed's hybrid against fp16 with loss scaling and bf16."""
-    from dsbench import training_bench as tb
+    from dsbench.bench import training as tb
 
     record = tb.precision_gradients(ctx.quick)
     path = ctx.save(record)
@@ -376,7 +376,7 @@ def fp16_forward_bf16_backward(ctx: CheckContext) -> Outcome:
 
 
 def _training_speed(ctx: CheckContext, fmt: str):
-    from dsbench import training_bench as tb
+    from dsbench.bench import training as tb
 
     records = list(tb.precision_training(ctx.quick, _device(ctx)))
     paths = tuple(ctx.save(r) for r in records)
@@ -449,7 +449,7 @@ def amp_fp16_a100(ctx: CheckContext) -> Outcome:
 @single_threaded
 def fusion(ctx: CheckContext) -> list[Outcome]:
     """One LM block as primitive ops vs fused kernels (and torch.compile in --full)."""
-    from dsbench import training_bench as tb
+    from dsbench.bench import training as tb
 
     records = list(tb.fusion_compare(ctx.quick, _device(ctx), timer=_timer(ctx)))
     jit = tb.seed_jit(ctx.quick, _timer(ctx))

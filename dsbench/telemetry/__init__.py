@@ -1,5 +1,0 @@
-"""Device telemetry: samplers (NVML, CPU, replay), rolling windows, alerts, the monitor loop.
-
-Nothing here imports torch. See :mod:`dsbench.telemetry.monitor` for the loop behind
-``ds-profiler --metric … --window …``.
-"""
